@@ -1,0 +1,3 @@
+from syncagent.cli import main
+
+main()

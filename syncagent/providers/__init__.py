@@ -1,0 +1,1 @@
+"""Providers: each maps one storage service onto the small interface of `base`."""

@@ -1,0 +1,214 @@
+"""The provider interface: what the engine needs from a storage service.
+
+Every provider (a plain folder, SmartFile, MEGA, Metadisk, OneDrive) fills this
+one interface and declares what it can do in `Capabilities`; the engine asks
+capabilities, never "which provider is this". Paths are relative to the
+provider's root, '/'-separated, NFC-normalized; "" is the root itself.
+
+Errors are raised as the classes of `syncagent.errors`, mapped in one place
+per provider.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import IO, Any, Final
+
+
+class Kind(enum.StrEnum):
+    FILE = "file"
+    DIR = "dir"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """One file or folder as the provider lists it.
+
+    `rev` changes whenever the content (or, for some services, metadata) does;
+    the engine compares it with the rev it stored at the last sync. `id` is a
+    handle that survives renames (inode, item id, node handle) where the
+    service has one: it lets the engine see a remote move as a move.
+    """
+
+    path: str
+    kind: Kind
+    size: int = 0
+    mtime_ns: int = 0
+    rev: str = ""
+    hash: str | None = None
+    id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """A change-feed record: this path is gone."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeBatch:
+    """What `changes(cursor)` returns. `reset` means: the cursor was too old,
+    treat `changes` as a full listing."""
+
+    changes: list[RemoteEntry | Deleted]
+    cursor: str
+    reset: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    used: int
+    total: int | None
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a provider can do; per-provider quirks are data here."""
+
+    hash_kind: str | None = None          # e.g. "sha1", "sha256", "quickxor"; None: no content hash
+    delta: bool = False                   # signature() and patch() work
+    delta_hash: str = "blake2"            # signature strong sum: "blake2" or "md4" (librsync 0.9.7)
+    server_move: bool = True
+    server_copy: bool = False
+    change_feed: bool = False
+    set_mtime: bool = False               # mtime can be set after upload
+    ids: bool = False                     # RemoteEntry.id survives renames
+    case_insensitive: bool = False
+    forbidden_chars: str = ""
+    max_name_length: int = 255
+    max_path_length: int | None = None
+    mtime_precision_ns: int = 1
+    expensive_bytes: bool = True          # bytes cross a network: deltas pay off
+    links: bool = False                   # link(path) gives a share URL
+    quota: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class _AnyRev:
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY: Final = _AnyRev()
+"""`expect=ANY`: overwrite whatever is there. `expect=None`: the path must not
+exist. `expect="<rev>"`: the path must still have that rev (else Conflict)."""
+
+Expect = str | None | _AnyRev
+
+
+class Provider(abc.ABC):
+    """A storage service rooted at one folder."""
+
+    name: str = "provider"
+    capabilities: Capabilities = Capabilities()
+
+    # ---- listing ---------------------------------------------------------
+    @abc.abstractmethod
+    def list(self, path: str = "") -> Iterator[RemoteEntry]:
+        """Every entry below `path` (recursive, not including `path`)."""
+
+    @abc.abstractmethod
+    def stat(self, path: str) -> RemoteEntry:
+        """The entry at `path`; NotFound if there is none."""
+
+    def root_exists(self) -> bool:
+        """Whether the provider's root folder exists (a missing root must not
+        look like an emptied one)."""
+        return True
+
+    def ensure_root(self) -> None:
+        """Create the root folder (first sync only)."""
+
+    def changes(self, cursor: str | None) -> ChangeBatch:
+        """What changed since `cursor` (None: start a feed, listing everything)."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no change feed")
+
+    # ---- content ---------------------------------------------------------
+    @abc.abstractmethod
+    def read(self, path: str) -> IO[bytes]:
+        """A binary stream of the file's content (use as a context manager)."""
+
+    @abc.abstractmethod
+    def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
+              expect: Expect = ANY) -> RemoteEntry:
+        """Store `size` bytes from `stream` at `path` atomically (a reader never
+        sees half a file); parents must exist. See `ANY` for `expect`."""
+
+    @abc.abstractmethod
+    def mkdir(self, path: str) -> RemoteEntry:
+        """Create a folder (parents too); succeeds if it already is a folder."""
+
+    @abc.abstractmethod
+    def move(self, src: str, dst: str) -> RemoteEntry:
+        """Rename or move; AlreadyExists if `dst` exists."""
+
+    def copy(self, src: str, dst: str) -> RemoteEntry:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} cannot copy on the server")
+
+    @abc.abstractmethod
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        """Remove a file, or a folder (non-empty only with recursive)."""
+
+    def set_mtime(self, path: str, mtime_ns: int) -> RemoteEntry:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} cannot set modification times")
+
+    # ---- delta capability --------------------------------------------------
+    def signature(self, path: str, out: IO[bytes]) -> None:
+        """Write a librsync signature of the remote file to `out`."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no delta transfers")
+
+    def patch(self, path: str, delta: IO[bytes], size: int, mtime_ns: int, *,
+              expect: Expect = ANY) -> RemoteEntry:
+        """Apply a librsync delta to the remote file, atomically replacing it;
+        `size` is the size of the result."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no delta transfers")
+
+    def delta(self, path: str, signature: IO[bytes], out: IO[bytes]) -> None:
+        """Write the delta from a local basis (given by its signature) to the
+        remote file: the download side of the delta capability."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no delta transfers")
+
+    # ---- extras for the command line --------------------------------------
+    def quota(self) -> Quota:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} does not report a quota")
+
+    def link(self, path: str) -> str:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no share links")
+
+    def info(self, path: str) -> dict[str, Any]:
+        entry = self.stat(path)
+        return {"path": entry.path, "kind": str(entry.kind), "size": entry.size,
+                "mtime_ns": entry.mtime_ns, "rev": entry.rev, "hash": entry.hash, "id": entry.id}
+
+    def describe(self) -> str:
+        """A human name for logs (never with a secret)."""
+        return self.name
+
+    def close(self) -> None:
+        """Release connections."""
+
+    def __enter__(self) -> Provider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

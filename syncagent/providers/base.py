@@ -84,6 +84,7 @@ class Capabilities:
     mtime_precision_ns: int = 1
     expensive_bytes: bool = True          # bytes cross a network: deltas pay off
     links: bool = False                   # link(path) gives a share URL
+    transfers: int = 4                    # parallel transfers that pay off
     quota: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -98,6 +99,37 @@ ANY: Final = _AnyRev()
 exist. `expect="<rev>"`: the path must still have that rev (else Conflict)."""
 
 Expect = str | None | _AnyRev
+
+
+class StagedWrite(abc.ABC):
+    """A write whose bytes are stored but not yet visible under their name.
+
+    Lets the executor make a whole batch durable with one flush before any
+    file appears, instead of one fsync per file.
+    """
+
+    entry: RemoteEntry
+
+    @abc.abstractmethod
+    def commit(self) -> RemoteEntry:
+        """Make the file visible under its name (Conflict if `expect` fails)."""
+
+    @abc.abstractmethod
+    def abort(self) -> None:
+        """Throw the staged bytes away."""
+
+
+class DoneWrite(StagedWrite):
+    """A write that was complete (and visible) as soon as it was made."""
+
+    def __init__(self, entry: RemoteEntry) -> None:
+        self.entry = entry
+
+    def commit(self) -> RemoteEntry:
+        return self.entry
+
+    def abort(self) -> None:
+        """Nothing to undo: the service already holds the file."""
 
 
 class Provider(abc.ABC):
@@ -139,6 +171,19 @@ class Provider(abc.ABC):
               expect: Expect = ANY) -> RemoteEntry:
         """Store `size` bytes from `stream` at `path` atomically (a reader never
         sees half a file); parents must exist. See `ANY` for `expect`."""
+
+    def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
+                    expect: Expect = ANY) -> StagedWrite:
+        """Two-phase `write`: providers with cheap atomic renames override it."""
+        return DoneWrite(self.write(path, stream, size, mtime_ns, expect=expect))
+
+    def flush(self) -> None:
+        """Make every staged write durable (before their commits)."""
+
+    def content_hash(self, path: str) -> str | None:
+        """The content hash (`capabilities.hash_kind`) when it is cheap to get
+        without a download; None otherwise."""
+        return None
 
     @abc.abstractmethod
     def mkdir(self, path: str) -> RemoteEntry:

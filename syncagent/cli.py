@@ -1,0 +1,96 @@
+"""The command line: `syncagent sync`, `run`, `status`, and the remote commands.
+
+Heavy modules are imported inside the commands: start-up time counts in a
+no-op sync.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from syncagent import __version__, errors
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("SYNCAGENT_STATE_DIR")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("syncagent"))
+
+
+def _fail(exc: errors.SyncAgentError) -> None:
+    click.echo(f"syncagent: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="syncagent")
+def main() -> None:
+    """Keep a local folder and a cloud folder identical."""
+
+
+@main.command()
+@click.argument("local", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("remote")
+@click.option("--mode", type=click.Choice(["two-way", "upload", "download"]), default="two-way",
+              show_default=True, help="upload: the remote mirrors local; download: the reverse.")
+@click.option("-n", "--dry-run", is_flag=True, help="Show what would be done; change nothing.")
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where the state database lives (env SYNCAGENT_STATE_DIR).")
+@click.option("--force", is_flag=True, help="Override the safety guards (big delete, empty side, missing root).")
+@click.option("--max-delete", type=click.FloatRange(0, 100), default=50.0, show_default=True,
+              help="Refuse a run that deletes more than this percent of a side's files.")
+@click.option("--exclude", "excludes", multiple=True, help="gitignore-style pattern to leave alone (repeatable).")
+@click.option("--no-trash", is_flag=True, help="Delete local files for good instead of moving them to the trash.")
+@click.option("--delta", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="librsync delta transfers for changed files.")
+@click.option("-v", "--verbose", count=True)
+@click.option("-q", "--quiet", is_flag=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+@click.option("--json", "json_out", is_flag=True, help="Print a machine-readable summary.")
+def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
+         max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, verbose: int, quiet: bool,
+         log_format: str | None, json_out: bool) -> None:
+    """Sync LOCAL with REMOTE once (a folder path, local:/path or NAME:path)."""
+    from syncagent import log
+    from syncagent.report import Reporter
+
+    log.configure(log_format)
+    reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out)
+    try:
+        summary = _run_sync(local, remote, mode, dry_run, state_dir, force, max_delete, excludes,
+                            no_trash, delta, reporter)
+    except errors.SyncAgentError as exc:
+        _fail(exc)
+        return
+    reporter.summary(summary)
+    sys.exit(summary.exit_code)
+
+
+def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
+              max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, reporter: Any) -> Any:
+    from syncagent.engine import Engine, SyncOptions
+    from syncagent.reconcile import Mode
+    from syncagent.remotes import open_remote
+    from syncagent.state import Store
+
+    provider, spec = open_remote(remote)
+    store = Store(state_dir or default_state_dir())
+    try:
+        options = SyncOptions(mode=Mode(mode), dry_run=dry_run, force=force, max_delete=max_delete,
+                              excludes=list(excludes), trash=not no_trash, delta=delta)
+        with provider:
+            return Engine(local, provider, spec, store, options, reporter).sync()
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,292 @@
+"""One sync run of one pair: lock, scan both sides, guard, plan, execute.
+
+The one-shot command and the daemon both call `Engine.sync()`; nothing else
+decides what to transfer.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from syncagent import errors
+from syncagent.execute import Context, Executor
+from syncagent.fileio import file_hash
+from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
+from syncagent.providers.base import Provider, RemoteEntry
+from syncagent.providers.local import LocalProvider
+from syncagent.reconcile import Mode, Op, Plan, hash_needs, local_state, plan, rekey, remote_state
+from syncagent.report import Reporter, Summary
+from syncagent.scan import FILE, Entry, Scan, scan_tree
+from syncagent.state import Base, Store, pair_lock
+from syncagent.trash import Trash
+
+BIG_DELETE_MIN = 5
+
+
+@dataclass
+class SyncOptions:
+    mode: Mode = Mode.TWO_WAY
+    dry_run: bool = False
+    force: bool = False
+    max_delete: float = 50.0
+    excludes: list[str] = field(default_factory=list)
+    trash: bool = True
+    delta: str = "auto"               # auto | always | never
+    delta_threshold: int = 1 << 20
+    lock_wait: float = 0.0
+
+
+class Engine:
+    """Syncs one pair (a local folder and a provider) against its base."""
+
+    def __init__(self, local_root: Path, remote: Provider, remote_spec: str, store: Store,
+                 options: SyncOptions | None = None, reporter: Reporter | None = None,
+                 before_local_write: Callable[[str], None] | None = None) -> None:
+        self.local_root = Path(os.path.abspath(local_root))
+        self.remote = remote
+        self.remote_spec = remote_spec
+        self.store = store
+        self.options = options or SyncOptions()
+        self.reporter = reporter or Reporter()
+        self.before_local_write = before_local_write
+        self.pair = store.pair_id(str(self.local_root), remote_spec)
+        self.tag = f"p{self.pair}-"
+        self.local = LocalProvider(self.local_root, temp_tag=self.tag)
+        if isinstance(remote, LocalProvider):
+            remote.temp_tag = self.tag
+
+    # ---- the run -------------------------------------------------------------
+    def sync(self) -> Summary:
+        started = time.monotonic()
+        summary = Summary(dry_run=self.options.dry_run)
+        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
+            try:
+                self._sync(summary)
+            except errors.GuardRefused as exc:
+                summary.refused = str(exc)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _sync(self, summary: Summary) -> None:
+        base = self.store.load_base(self.pair)
+        self._check_roots(bool(base))
+        local_scan, remote_scan, remote_list = self._scan_both()
+        self._remove_stale_temps(local_scan, remote_scan)
+        local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
+        self._guard_empty(local, remote, base)
+        the_plan = self._plan(local, remote, base, hidden)
+        if the_plan.conflicts:
+            local = self._resolve_conflicts(the_plan, local, remote, summary)
+            the_plan = self._plan(local, remote, base, hidden)
+        self._guard_big_delete(the_plan)
+        if self.options.dry_run:
+            self._report_dry(the_plan, summary)
+            return
+        ctx = Context(self.local, self.remote, self.store, self.pair,
+                      Trash(self.store.state_dir, self.pair) if self.options.trash else None,
+                      self.reporter, summary, self.hashes, self.before_local_write, self._delta_hook())
+        self.store.journal_add(self.pair, [(str(a.op), a.path, a.dst) for a in the_plan.actions
+                                           if a.op not in (Op.RECORD, Op.FORGET)][:10000])
+        Executor(ctx, the_plan).run()
+        self.store.journal_clear(self.pair)
+        self.store.mark_synced(self.pair)
+        if ctx.trash is not None and summary.deleted_local:
+            ctx.trash.expire()
+
+    # ---- roots and scans -----------------------------------------------------
+    def _check_roots(self, has_base: bool) -> None:
+        if not self.local_root.is_dir():
+            if has_base:
+                raise errors.GuardRefused(f"the local folder {self.local_root} is missing (unmounted?); "
+                                          "nothing was changed")
+            if not self.options.dry_run:
+                self.local.ensure_root()
+        if not self.remote.root_exists():
+            if has_base:
+                raise errors.GuardRefused(f"the remote folder {self.remote.describe()} is missing; "
+                                          "nothing was changed")
+            if not self.options.dry_run:
+                self.remote.ensure_root()
+
+    def _scan_both(self) -> tuple[Scan, Scan | None, list[RemoteEntry]]:
+        rules = IgnoreRules.load(self.local_root, self.options.excludes)
+        self.rules = rules
+        if not self.local_root.is_dir():  # dry run of a first sync
+            return Scan(self.local_root), None, self._list_remote()
+        with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
+            remote_future = pool.submit(self._list_remote)
+            local_scan = scan_tree(self.local_root, rules)
+            remote_list = remote_future.result()
+        self.local.last_scan = local_scan
+        remote_scan = self.remote.last_scan if isinstance(self.remote, LocalProvider) else None
+        return local_scan, remote_scan, remote_list
+
+    def _list_remote(self) -> list[RemoteEntry]:
+        if not self.remote.root_exists():
+            return []
+        return list(self.remote.list())
+
+    def _remove_stale_temps(self, local_scan: Scan, remote_scan: Scan | None) -> None:
+        """Temp files of this pair left by a killed run (we hold the pair lock)."""
+        mine = TEMP_PREFIX + self.tag
+        for scan in (local_scan, remote_scan):
+            if scan is None or self.options.dry_run:
+                continue
+            for rel in scan.temps:
+                if rel.rsplit("/", 1)[-1].startswith(mine):
+                    try:
+                        os.unlink(scan.root / rel)
+                    except OSError:
+                        pass
+
+    def _views(self, local_scan: Scan, remote_list: list[RemoteEntry], remote_scan: Scan | None,
+               base: dict[str, Base]) -> tuple[dict[str, Entry], dict[str, RemoteEntry], dict[str, Base],
+                                               set[str]]:
+        """Filter the three maps down to what this run may touch."""
+        rep = self.reporter
+        for path, why in local_scan.skipped.items():
+            rep.warn(f"skipped ({why})", path)
+        hidden: set[str] = set(local_scan.skipped) | local_scan.ignored
+        skipped_both = set(local_scan.skipped)
+        if remote_scan is not None:
+            for path, why in remote_scan.skipped.items():
+                rep.warn(f"skipped on the remote ({why})", path)
+            hidden |= set(remote_scan.skipped)
+            skipped_both |= set(remote_scan.skipped)
+        rules = self.rules
+        remote: dict[str, RemoteEntry] = {}
+        for e in remote_list:
+            if not validate_relpath(e.path):
+                rep.warn("skipped a remote name that cannot be written here", e.path)
+                hidden.add(e.path)
+                continue
+            if rules and rules.matches(e.path, e.kind == "dir"):
+                hidden.add(e.path)
+                continue
+            remote[e.path] = e
+        local = local_scan.entries
+        if skipped_both or rules:
+            probe = Scan(self.local_root, skipped={p: "" for p in skipped_both}, ignored=set(hidden))
+            local = {p: e for p, e in local.items() if not probe.is_skipped(p)}
+            remote = {p: e for p, e in remote.items() if not probe.is_skipped(p)}
+            base = {p: b for p, b in base.items() if not probe.is_skipped(p)
+                    and not (rules and rules.matches(p, b.kind == "dir"))}
+        return local, remote, base, hidden
+
+    # ---- planning ------------------------------------------------------------
+    def _plan(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
+              hidden: set[str]) -> Plan:
+        same = self._content_same(local, remote, base)
+        return plan(local, remote, base, same, self.options.mode,
+                    remote_ids=self.remote.capabilities.ids, hidden=hidden)
+
+    def _content_same(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                      base: dict[str, Base]) -> dict[str, bool]:
+        """Hash only where equal content would change the decision."""
+        self.hashes: dict[str, str] = getattr(self, "hashes", {})
+        same: dict[str, bool] = {}
+        kind = self.remote.capabilities.hash_kind
+        for p in hash_needs(local, remote, base):
+            l, r, b = local[p], remote[p], base.get(p)
+            try:
+                lh = self.hashes.get(p) or file_hash(self.local.abspath(p))
+            except OSError:
+                continue
+            self.hashes[p] = lh
+            if b is not None and b.hash and remote_state(r, b).name == "SAME":
+                same[p] = lh == b.hash
+            elif b is not None and b.hash and r.hash and b.rhash == r.hash and kind != "sha256":
+                same[p] = lh == b.hash
+            elif kind == "sha256":
+                rh = r.hash or self.remote.content_hash(p)
+                same[p] = rh is not None and rh == lh
+            else:
+                same[p] = False
+            if b is not None and local_state(l, b).name == "SAME" and b.hash is None:
+                pass
+        return same
+
+    def _resolve_conflicts(self, the_plan: Plan, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                           summary: Summary) -> dict[str, Entry]:
+        """The remote version keeps the name; the local one is renamed aside.
+        Then both travel to both sides in the second planning pass."""
+        local = dict(local)
+        for a in the_plan.conflicts:
+            def taken(q: str) -> bool:
+                return q in local or q in remote or os.path.lexists(self.local.abspath(q))
+
+            new = conflict_name(a.path, taken)
+            if not self.options.dry_run:
+                self._rename_aside(a.path, new)
+            rekey(local, a.path, new)  # type: ignore[arg-type]
+            summary.conflicts += 1
+            summary.conflict_list.append(new)
+            self.reporter.action("conflict", a.path, f"local version kept as {new.rsplit('/', 1)[-1]}")
+        return local
+
+    def _rename_aside(self, path: str, new: str) -> None:
+        src, dst = self.local.abspath(path), self.local.abspath(new)
+        if self.before_local_write:
+            self.before_local_write(path)
+            self.before_local_write(new)
+        if os.path.isdir(src):
+            os.rename(src, dst)
+        else:
+            os.link(src, dst)  # fails rather than replace an existing name
+            os.unlink(src)
+
+    # ---- guards --------------------------------------------------------------
+    def _guard_empty(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                     base: dict[str, Base]) -> None:
+        if self.options.force or not any(b.kind == FILE for b in base.values()):
+            return
+        mode = self.options.mode
+        sides = {"local": local, "remote": remote}
+        check = ["local"] if mode is Mode.UPLOAD else ["remote"] if mode is Mode.DOWNLOAD else ["local", "remote"]
+        for name in check:
+            if not any(e.kind == FILE for e in sides[name].values()):  # type: ignore[attr-defined]
+                raise errors.GuardRefused(
+                    f"the {name} side lists no files while the last sync saw some "
+                    "(an unmounted disk or an expired share?); nothing was changed. "
+                    "Use --force if the side really was emptied.")
+
+    def _guard_big_delete(self, the_plan: Plan) -> None:
+        if self.options.force:
+            return
+        base_files = sum(1 for b in the_plan.base.values() if b.kind == FILE)
+        for op, side in ((Op.DELETE_LOCAL, "local"), (Op.DELETE_REMOTE, "remote")):
+            n = the_plan.deleted_files(op, the_plan.local, the_plan.remote, the_plan.base)
+            if n > BIG_DELETE_MIN and base_files and n * 100 > self.options.max_delete * base_files:
+                raise errors.GuardRefused(
+                    f"this run would delete {n} of {base_files} files on the {side} side "
+                    f"(more than {self.options.max_delete:g}%); nothing was changed. "
+                    "Use --force to go ahead, or --max-delete to raise the limit.")
+
+    # ---- dry run ---------------------------------------------------------------
+    def _report_dry(self, the_plan: Plan, summary: Summary) -> None:
+        for a in the_plan.moves:
+            self.reporter.action("would move", f"{a.path} -> {a.dst}")
+            summary.moved += 1
+        for a in the_plan.actions:
+            if a.op in (Op.RECORD, Op.FORGET):
+                continue
+            self.reporter.action("would " + str(a.op), a.path)
+            if a.op is Op.UPLOAD:
+                summary.uploaded += 1
+                summary.bytes_uploaded += the_plan.local[a.path].size
+            elif a.op is Op.DOWNLOAD:
+                summary.downloaded += 1
+                summary.bytes_downloaded += the_plan.remote[a.path].size
+            elif a.op is Op.DELETE_LOCAL and a.kind == FILE:
+                summary.deleted_local += 1
+            elif a.op is Op.DELETE_REMOTE and a.kind == FILE:
+                summary.deleted_remote += 1
+
+    # ---- deltas (wired by the delta path) -------------------------------------
+    def _delta_hook(self) -> None:
+        return None

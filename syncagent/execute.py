@@ -1,0 +1,396 @@
+"""Runs a plan: moves, deletes, folders, transfers, then base-only records.
+
+Transfers are staged (bytes written under a temp name) in batches; one
+flush makes a whole batch durable; then each file is checked and renamed
+into place, and the batch's base rows are committed in one transaction.
+A crash at any point leaves temp files (removed by the next run) and a base
+that is behind, never ahead, of the disk: the next run converges.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import IO
+
+from syncagent import errors
+from syncagent.paths import is_under
+from syncagent.providers.base import Expect, Provider, RemoteEntry, StagedWrite
+from syncagent.providers.local import LocalProvider, entry_rev
+from syncagent.reconcile import Action, Op, Plan
+from syncagent.report import Reporter, Summary
+from syncagent.retry import with_retries
+from syncagent.scan import DIR, FILE, Entry, stat_entry
+from syncagent.state import Base, Store
+from syncagent.trash import Trash
+
+BATCH_FILES = 512
+BATCH_BYTES = 128 << 20
+
+
+@dataclass
+class Context:
+    """Everything the executor needs for one pair."""
+
+    local: LocalProvider
+    remote: Provider
+    store: Store
+    pair: int
+    trash: Trash | None
+    reporter: Reporter
+    summary: Summary
+    hashes: dict[str, str] = field(default_factory=dict)
+    before_local_write: Callable[[str], None] | None = None
+    delta: Callable[[Action, Entry, RemoteEntry | None], tuple[RemoteEntry, int] | None] | None = None
+
+
+class _Counter:
+    """Counts bytes read through a stream (for the progress bar). `fileno`
+    passes through, so a kernel-side copy still works; `settle` then
+    accounts for the bytes that never came through `read`."""
+
+    def __init__(self, inner: IO[bytes], tick: Callable[[int], None]) -> None:
+        self.inner, self.tick, self.count = inner, tick, 0
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        self.count += len(data)
+        self.tick(len(data))
+        return data
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def settle(self, size: int) -> None:
+        if size > self.count:
+            self.tick(size - self.count)
+            self.count = size
+
+    def as_io(self) -> IO[bytes]:
+        return self  # type: ignore[return-value]
+
+
+class Executor:
+    def __init__(self, ctx: Context, plan: Plan) -> None:
+        self.ctx = ctx
+        self.plan = plan
+        self.local_view = plan.local
+        self.remote_view = plan.remote
+        self.base = plan.base
+        self.upserts: list[tuple[str, Base]] = []
+        self.deletes: list[str] = []
+
+    # ---- helpers -------------------------------------------------------------
+    def _fail(self, action: Action, exc: BaseException) -> None:
+        s = self.ctx.summary
+        if isinstance(exc, errors.Conflict | errors.NotFound) and action.op in (Op.UPLOAD, Op.DOWNLOAD):
+            s.changed_during_run += 1
+            self.ctx.reporter.info(f"changed during the run, left for the next run: {action.path}")
+            return
+        s.errors += 1
+        s.error_list.append({"path": action.path, "op": str(action.op), "error": str(exc)})
+        self.ctx.reporter.error(f"{action.op} failed: {exc}", action.path)
+
+    def _flush_base(self) -> None:
+        if self.upserts or self.deletes:
+            self.ctx.store.write_base(self.ctx.pair, self.upserts, self.deletes)
+            self.upserts, self.deletes = [], []
+
+    def _record(self, path: str, l: Entry, r: RemoteEntry, content_hash: str | None = None) -> None:
+        h = content_hash or self.ctx.hashes.get(path)
+        old = self.base.get(path)
+        if h is None and old is not None and old.size == l.size and old.mtime_ns == l.mtime_ns \
+                and old.ino == l.ino:
+            h = old.hash
+        row = Base(l.kind, l.size, l.mtime_ns, l.ino, h, r.rev, r.id, r.hash, r.size, r.mtime_ns)
+        self.base[path] = row
+        self.upserts.append((path, row))
+
+    def _forget(self, path: str, recursive: bool = False) -> None:
+        self.base.pop(path, None)
+        self.deletes.append(path)
+        if recursive:
+            for p in [p for p in self.base if is_under(p, path)]:
+                del self.base[p]
+                self.deletes.append(p)
+
+    # ---- run -----------------------------------------------------------------
+    def run(self) -> None:
+        for phase in (self._moves, self._deletes, self._mkdirs, self._transfers, self._records):
+            phase()
+            self._flush_base()
+
+    def _moves(self) -> None:
+        for a in self.plan.moves:
+            side = self.ctx.remote if a.op is Op.MOVE_REMOTE else self.ctx.local
+            try:
+                if a.op is Op.MOVE_LOCAL and self.ctx.before_local_write:
+                    self.ctx.before_local_write(a.path)
+                    self.ctx.before_local_write(a.dst)
+                with_retries(lambda a=a, side=side: side.move(a.path, a.dst))  # type: ignore[misc]
+            except errors.ProviderError as exc:
+                self._fail(a, exc)
+                continue
+            self.ctx.reporter.action("move", f"{a.path} -> {a.dst}", "remote" if a.op is Op.MOVE_REMOTE
+                                     else "local")
+            self.ctx.summary.moved += 1
+            # The plan's base view is already rekeyed; the database catches up here.
+            self.ctx.store.delete_base_prefix(self.ctx.pair, a.path)
+            for p, b in self.base.items():
+                if p == a.dst or is_under(p, a.dst):
+                    self.upserts.append((p, b))
+
+    def _deletes(self) -> None:
+        deletes = self.plan.of(Op.DELETE_LOCAL, Op.DELETE_REMOTE)
+        deletes.sort(key=lambda a: (a.kind == DIR, -a.path.count("/")))
+        for a in deletes:
+            try:
+                if a.op is Op.DELETE_REMOTE:
+                    self._delete_remote(a)
+                else:
+                    self._delete_local(a)
+            except errors.ProviderError as exc:
+                self._fail(a, exc)
+            except OSError as exc:
+                self._fail(a, exc)
+
+    def _delete_remote(self, a: Action) -> None:
+        try:
+            with_retries(lambda: self.ctx.remote.delete(a.path, recursive=a.recursive))
+        except errors.NotFound:
+            pass
+        except errors.AlreadyExists:
+            self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
+            self._forget(a.path)
+            return
+        self.ctx.reporter.action("delete remote", a.path + ("/" if a.kind == DIR else ""))
+        if a.kind == FILE:
+            self.ctx.summary.deleted_remote += 1
+        self._forget(a.path, a.recursive)
+
+    def _delete_local(self, a: Action) -> None:
+        path = self.ctx.local.abspath(a.path)
+        seen = self.local_view.get(a.path)
+        now = stat_entry(path)
+        if now is None:
+            self._forget(a.path, a.recursive)
+            return
+        if a.kind == FILE and seen is not None and now != seen:
+            self.ctx.summary.changed_during_run += 1
+            return
+        if self.ctx.before_local_write:
+            self.ctx.before_local_write(a.path)
+        if a.kind == DIR and not a.recursive:
+            try:
+                path.rmdir()
+            except OSError:
+                if any(path.iterdir()):
+                    self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
+                    self._forget(a.path)
+                    return
+                raise
+        elif self.ctx.trash is not None:
+            self.ctx.trash.put(path, a.path)
+        elif a.kind == DIR:
+            import shutil
+
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        self.ctx.reporter.action("delete local", a.path + ("/" if a.kind == DIR else ""))
+        if a.kind == FILE:
+            self.ctx.summary.deleted_local += 1
+        self._forget(a.path, a.recursive)
+
+    def _mkdirs(self) -> None:
+        mkdirs = self.plan.of(Op.MKDIR_LOCAL, Op.MKDIR_REMOTE)
+        mkdirs.sort(key=lambda a: a.path.count("/"))
+        for a in mkdirs:
+            try:
+                if a.op is Op.MKDIR_REMOTE:
+                    r = with_retries(lambda a=a: self.ctx.remote.mkdir(a.path))  # type: ignore[misc]
+                    l = self.local_view.get(a.path) or stat_entry(self.ctx.local.abspath(a.path))
+                    self.ctx.reporter.action("mkdir remote", a.path + "/")
+                else:
+                    if self.ctx.before_local_write:
+                        self.ctx.before_local_write(a.path)
+                    self.ctx.local.mkdir(a.path)
+                    l = stat_entry(self.ctx.local.abspath(a.path))
+                    r = self.remote_view.get(a.path) or self.ctx.remote.stat(a.path)
+                    self.ctx.reporter.action("mkdir local", a.path + "/")
+            except errors.ProviderError as exc:
+                self._fail(a, exc)
+                continue
+            if l is not None:
+                self._record(a.path, l, r)
+            self.ctx.summary.mkdirs += 1
+
+    # ---- transfers -----------------------------------------------------------
+    def _transfers(self) -> None:
+        todo = self.plan.of(Op.UPLOAD, Op.DOWNLOAD)
+        if not todo:
+            return
+        total = sum(self._size(a) for a in todo)
+        self.ctx.reporter.start_transfers(total)
+        for batch in self._batches(todo):
+            self._run_batch(batch)
+            self._flush_base()
+
+    def _size(self, a: Action) -> int:
+        if a.op is Op.UPLOAD:
+            return self.local_view[a.path].size
+        return self.remote_view[a.path].size
+
+    def _batches(self, todo: list[Action]) -> Iterator[list[Action]]:
+        batch: list[Action] = []
+        size = 0
+        for a in todo:
+            batch.append(a)
+            size += self._size(a)
+            if len(batch) >= BATCH_FILES or size >= BATCH_BYTES:
+                yield batch
+                batch, size = [], 0
+        if batch:
+            yield batch
+
+    def _run_batch(self, batch: list[Action]) -> None:
+        workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
+        if workers == 1:
+            staged = [self._stage(a) for a in batch]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
+                staged = list(pool.map(self._stage, batch))
+        if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
+            self.ctx.local.flush()
+        if any(s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
+            self.ctx.remote.flush()
+        for a, s in zip(batch, staged, strict=True):
+            if s is not None:
+                self._commit(a, s)
+
+    def _stage(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+        try:
+            if a.op is Op.UPLOAD:
+                return self._stage_upload(a)
+            return self._stage_download(a)
+        except (errors.ProviderError, OSError) as exc:
+            self._fail(a, exc)
+            return None
+
+    def _stage_upload(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+        seen = self.local_view[a.path]
+        r = self.remote_view.get(a.path)
+        expect: Expect = r.rev if r is not None and r.kind == FILE else None
+        if self.ctx.delta is not None and r is not None and r.kind == FILE:
+            done = self.ctx.delta(a, seen, r)
+            if done is not None:
+                entry, sent = done
+                from syncagent.providers.base import DoneWrite
+
+                return DoneWrite(entry), seen, sent
+        path = self.ctx.local.abspath(a.path)
+
+        def attempt() -> StagedWrite:
+            with open(path, "rb") as f:
+                if _fstat_entry(f) != seen:
+                    raise errors.Conflict("changed since the scan", path=a.path)
+                stream = _Counter(f, self.ctx.reporter.advance)
+                staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
+                                                     expect=expect)
+                stream.settle(seen.size)
+            if stat_entry(path) != seen:
+                staged.abort()
+                raise errors.Conflict("changed while it was read", path=a.path)
+            return staged
+
+        return with_retries(attempt), seen, seen.size
+
+    def _stage_download(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+        r = self.remote_view[a.path]
+        seen = self.local_view.get(a.path)
+        expect: Expect = entry_rev(seen) if seen is not None and seen.kind == FILE else None
+        if self.ctx.before_local_write:
+            self.ctx.before_local_write(a.path)
+
+        def attempt() -> StagedWrite:
+            with self.ctx.remote.read(a.path) as stream:
+                counted = _Counter(stream, self.ctx.reporter.advance)
+                staged = self.ctx.local.stage_write(a.path, counted.as_io(), r.size, r.mtime_ns, expect=expect)
+                counted.settle(r.size)
+                return staged
+
+        return with_retries(attempt), None, r.size
+
+    def _commit(self, a: Action, staged: tuple[StagedWrite, Entry | None, int]) -> None:
+        write, seen, sent = staged
+        try:
+            entry = write.commit()
+        except (errors.ProviderError, OSError) as exc:
+            self._fail(a, exc)
+            return
+        s = self.ctx.summary
+        if a.op is Op.UPLOAD:
+            assert seen is not None
+            self._record(a.path, seen, entry)
+            s.uploaded += 1
+            s.bytes_uploaded += seen.size
+            s.bytes_sent += sent
+            self.ctx.reporter.action("upload", a.path)
+        else:
+            r = self.remote_view[a.path]
+            local_entry = Entry(FILE, entry.size, entry.mtime_ns, int(entry.id or 0))
+            self._record(a.path, local_entry, r)
+            s.downloaded += 1
+            s.bytes_downloaded += r.size
+            s.bytes_received += sent
+            self.ctx.reporter.action("download", a.path)
+
+    # ---- base-only -----------------------------------------------------------
+    def _records(self) -> None:
+        for a in self.plan.actions:
+            try:
+                if a.op is Op.RECORD:
+                    self._record(a.path, self.local_view[a.path], self.remote_view[a.path])
+                    self.ctx.summary.recorded += 1
+                elif a.op is Op.FORGET:
+                    self._forget(a.path)
+                elif a.op is Op.MTIME_REMOTE:
+                    self._mtime_remote(a)
+                elif a.op is Op.MTIME_LOCAL:
+                    self._mtime_local(a)
+            except (errors.ProviderError, OSError) as exc:
+                self._fail(a, exc)
+
+    def _mtime_remote(self, a: Action) -> None:
+        l = self.local_view[a.path]
+        r = self.remote_view[a.path]
+        if self.ctx.remote.capabilities.set_mtime:
+            r = self.ctx.remote.set_mtime(a.path, l.mtime_ns)
+            self.ctx.reporter.action("touch remote", a.path)
+        self._record(a.path, l, r)
+
+    def _mtime_local(self, a: Action) -> None:
+        r = self.remote_view[a.path]
+        path = self.ctx.local.abspath(a.path)
+        seen = self.local_view[a.path]
+        if stat_entry(path) != seen:
+            self.ctx.summary.changed_during_run += 1
+            return
+        if self.ctx.before_local_write:
+            self.ctx.before_local_write(a.path)
+        os.utime(path, ns=(r.mtime_ns, r.mtime_ns), follow_symlinks=False)
+        now = stat_entry(path)
+        if now is not None:
+            self.ctx.reporter.action("touch local", a.path)
+            self._record(a.path, now, r)
+
+
+def _fstat_entry(f: IO[bytes]) -> Entry:
+    st = os.fstat(f.fileno())
+    return Entry(FILE, st.st_size, st.st_mtime_ns, st.st_ino)
+

@@ -1,0 +1,422 @@
+"""The decision table: (local, base, remote) -> actions. Pure: no I/O.
+
+The planner sees three maps keyed by NFC relative path: the local scan, the
+remote listing and the base (last synced state), plus `same`: for paths
+whose two sides might hold equal content, whether they do (the engine
+computes that beforehand, hashing only what `hash_needs` names).
+
+Order of work: moves are found first (by inode locally, by id remotely) and
+folded into the views; then files are decided; then folders, bottom-up,
+knowing which files survive; deletes of whole folders fold into one.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from syncagent.paths import is_under, parent
+from syncagent.providers.base import RemoteEntry
+from syncagent.scan import DIR, FILE, Entry
+from syncagent.state import Base
+
+
+class Mode(enum.StrEnum):
+    TWO_WAY = "two-way"
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+
+
+class State(enum.Enum):
+    ABSENT = "absent"      # not there, and not in the base
+    SAME = "same"          # unchanged since the base
+    NEW = "new"            # there, not in the base
+    CHANGED = "changed"    # content (or kind) changed since the base
+    DELETED = "deleted"    # in the base, gone now
+
+
+class Op(enum.StrEnum):
+    UPLOAD = "upload"
+    DOWNLOAD = "download"
+    MKDIR_LOCAL = "mkdir-local"
+    MKDIR_REMOTE = "mkdir-remote"
+    DELETE_LOCAL = "delete-local"
+    DELETE_REMOTE = "delete-remote"
+    MOVE_LOCAL = "move-local"
+    MOVE_REMOTE = "move-remote"
+    CONFLICT = "conflict"          # rename the local version aside, then plan again
+    RECORD = "record"              # both sides agree: write the base only
+    MTIME_LOCAL = "mtime-local"    # same content, newer mtime on the remote
+    MTIME_REMOTE = "mtime-remote"
+    FORGET = "forget"              # gone on both sides: drop the base
+
+
+@dataclass(slots=True)
+class Action:
+    op: Op
+    path: str
+    kind: str = FILE
+    dst: str = ""
+    recursive: bool = False
+    reason: str = ""
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    # Moves found first; the views below are already rekeyed by them.
+    moves: list[Action] = field(default_factory=list)
+    local: dict[str, Entry] = field(default_factory=dict)
+    remote: dict[str, RemoteEntry] = field(default_factory=dict)
+    base: dict[str, Base] = field(default_factory=dict)
+
+    def of(self, *ops: Op) -> list[Action]:
+        return [a for a in self.actions if a.op in ops]
+
+    @property
+    def conflicts(self) -> list[Action]:
+        return self.of(Op.CONFLICT)
+
+    def deleted_files(self, op: Op, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                      base: dict[str, Base]) -> int:
+        """How many files the deletes of `op` remove (a folded folder counts its files)."""
+        n = 0
+        for a in self.of(op):
+            if a.kind == FILE:
+                n += 1
+            elif a.recursive:
+                side: Iterable[str] = local if op is Op.DELETE_LOCAL else remote
+                n += sum(1 for p in side if is_under(p, a.path) and _kind_of(p, local, remote, op) == FILE)
+        return n
+
+    def transfers(self) -> int:
+        return len(self.of(Op.UPLOAD, Op.DOWNLOAD))
+
+
+def _kind_of(p: str, local: dict[str, Entry], remote: dict[str, RemoteEntry], op: Op) -> str:
+    if op is Op.DELETE_LOCAL:
+        return local[p].kind
+    return str(remote[p].kind)
+
+
+# ---- states -----------------------------------------------------------------
+
+def local_state(l: Entry | None, b: Base | None) -> State:
+    if b is None:
+        return State.ABSENT if l is None else State.NEW
+    if l is None:
+        return State.DELETED
+    if l.kind != b.kind:
+        return State.CHANGED
+    if l.kind == DIR or (l.size == b.size and l.mtime_ns == b.mtime_ns and l.ino == b.ino):
+        return State.SAME
+    return State.CHANGED
+
+
+def remote_state(r: RemoteEntry | None, b: Base | None) -> State:
+    if b is None:
+        return State.ABSENT if r is None else State.NEW
+    if r is None:
+        return State.DELETED
+    if r.kind != b.kind:
+        return State.CHANGED
+    if r.kind == DIR or r.rev == b.rrev:
+        return State.SAME
+    return State.CHANGED
+
+
+def hash_needs(local: dict[str, Entry], remote: dict[str, RemoteEntry],
+               base: dict[str, Base]) -> list[str]:
+    """Paths where both sides hold a file of equal size and at least one side
+    changed: the only places where content equality changes the decision."""
+    out = []
+    for p, l in local.items():
+        r = remote.get(p)
+        if r is None or l.kind != FILE or r.kind != FILE or l.size != r.size:
+            continue
+        b = base.get(p)
+        if local_state(l, b) is State.SAME and remote_state(r, b) is State.SAME:
+            continue
+        out.append(p)
+    return out
+
+
+# ---- moves ------------------------------------------------------------------
+
+def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
+               mode: Mode, remote_ids: bool) -> list[Action]:
+    """Renames on one side, to be replayed as renames on the other.
+
+    Locally a move keeps its inode; remotely its id. Only an unchanged source
+    on the other side is moved, and only onto a free name; anything else is
+    left to the table (upload + delete), which is never wrong, only slower.
+    """
+    moves: list[Action] = []
+    if mode is not Mode.DOWNLOAD:
+        gone = {b.ino: p for p, b in base.items()
+                if p not in local and b.ino and p in remote and remote_state(remote[p], b) is State.SAME}
+        if gone:
+            for p, l in local.items():
+                src = gone.get(l.ino)
+                if src is not None and p not in base and p not in remote and base[src].kind == l.kind:
+                    moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
+    if mode is not Mode.UPLOAD and remote_ids:
+        gone_r = {b.rid: p for p, b in base.items()
+                  if p not in remote and b.rid and p in local and local_state(local[p], b) is State.SAME}
+        if gone_r:
+            for p, r in remote.items():
+                src = gone_r.get(r.id) if r.id else None
+                if src is not None and p not in base and p not in local and base[src].kind == r.kind:
+                    moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
+    return _outermost(moves)
+
+
+def _outermost(moves: list[Action]) -> list[Action]:
+    """Keep a folder's move, drop the moves of its children that it implies."""
+    moves.sort(key=lambda a: a.path.count("/"))
+    kept: list[Action] = []
+    for m in moves:
+        implied = any(is_under(m.path, k.path) and m.dst == k.dst + m.path[len(k.path):]
+                      for k in kept if k.kind == DIR)
+        if not implied and not any(m.path == k.path or m.dst == k.dst for k in kept):
+            kept.append(m)
+    return kept
+
+
+def rekey(mapping: dict[str, object], src: str, dst: str) -> None:
+    """Move `src` and everything under it to `dst` in a view (in place)."""
+    prefix = src + "/"
+    for p in [p for p in mapping if p == src or p.startswith(prefix)]:
+        mapping[dst + p[len(src):]] = mapping.pop(p)
+
+
+# ---- the table ---------------------------------------------------------------
+
+@dataclass
+class _Ctx:
+    local: dict[str, Entry]
+    remote: dict[str, RemoteEntry]
+    base: dict[str, Base]
+    same: dict[str, bool]
+    mode: Mode
+    hidden: set[str]
+    actions: list[Action] = field(default_factory=list)
+    # paths that exist at the end of the plan (on both sides)
+    survivors: set[str] = field(default_factory=set)
+
+    def add(self, op: Op, path: str, kind: str, reason: str = "") -> None:
+        self.actions.append(Action(op, path, kind, reason=reason))
+
+
+def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
+         same: dict[str, bool], mode: Mode = Mode.TWO_WAY, *, remote_ids: bool = False,
+         hidden: Iterable[str] = ()) -> Plan:
+    """The whole plan for one pair. The inputs are not modified.
+
+    `hidden`: paths present on a side but left out of the views (ignored,
+    skipped); the folders above them are never deleted recursively.
+    """
+    result = Plan()
+    moves = find_moves(local, remote, base, mode, remote_ids)
+    if moves:
+        base, local, remote = dict(base), dict(local), dict(remote)
+        for m in moves:
+            rekey(base, m.path, m.dst)  # type: ignore[arg-type]
+            rekey(remote if m.op is Op.MOVE_REMOTE else local, m.path, m.dst)  # type: ignore[arg-type]
+        result.moves = moves
+    result.local, result.remote, result.base = local, remote, dict(base) if not moves else base
+    ctx = _Ctx(local, remote, base, same, mode, _ancestors(hidden))
+    dirs: list[str] = []
+    for p in _all_paths(local, remote, base):
+        l, r, b = local.get(p), remote.get(p), base.get(p)
+        if _kind(l, r, b) == DIR and (l is None or l.kind == DIR) and (r is None or r.kind == DIR):
+            dirs.append(p)
+            continue
+        _decide_file(ctx, p, l, r, b)
+    _decide_dirs(ctx, dirs)
+    result.actions = _fold_deletes(ctx.actions, ctx)
+    return result
+
+
+def _all_paths(*maps: dict[str, object]) -> list[str]:
+    keys: set[str] = set()
+    for m in maps:
+        keys.update(m)
+    return sorted(keys)
+
+
+def _kind(l: Entry | None, r: RemoteEntry | None, b: Base | None) -> str:
+    for e in (l, r, b):
+        if e is not None:
+            return str(e.kind)
+    return FILE
+
+
+def _decide_file(ctx: _Ctx, p: str, l: Entry | None, r: RemoteEntry | None, b: Base | None) -> None:
+    """A path where at least one side is (or was) a file."""
+    L, R = local_state(l, b), remote_state(r, b)
+    if ctx.mode is Mode.UPLOAD:
+        return _mirror(ctx, p, l, r, L, R, Op.UPLOAD, Op.MKDIR_REMOTE, Op.DELETE_REMOTE, Op.MTIME_REMOTE)
+    if ctx.mode is Mode.DOWNLOAD:
+        return _mirror(ctx, p, r, l, R, L, Op.DOWNLOAD, Op.MKDIR_LOCAL, Op.DELETE_LOCAL, Op.MTIME_LOCAL)
+    lk = None if l is None else l.kind
+    rk = None if r is None else str(r.kind)
+    if L is State.SAME and R is State.SAME:
+        ctx.survivors.add(p)
+        return None
+    if l is None and r is None:
+        if b is not None:
+            ctx.add(Op.FORGET, p, b.kind, "deleted on both sides")
+        return None
+    if R is State.SAME or R is State.ABSENT:   # only the local side moved on
+        if l is None:
+            ctx.add(Op.DELETE_REMOTE, p, rk or FILE, "deleted locally")
+            return None
+        return _push(ctx, p, l, r, Op.UPLOAD, Op.MKDIR_REMOTE, Op.DELETE_REMOTE, Op.MTIME_REMOTE)
+    if L is State.SAME or L is State.ABSENT:   # only the remote side moved on
+        if r is None:
+            ctx.add(Op.DELETE_LOCAL, p, lk or FILE, "deleted remotely")
+            return None
+        return _push(ctx, p, r, l, Op.DOWNLOAD, Op.MKDIR_LOCAL, Op.DELETE_LOCAL, Op.MTIME_LOCAL)
+    if l is None:                              # deleted here, changed there
+        assert r is not None
+        return _create(ctx, p, str(r.kind), Op.DOWNLOAD, Op.MKDIR_LOCAL,
+                       "changed remotely, deleted locally (a change beats a delete)")
+    if r is None:
+        return _create(ctx, p, l.kind, Op.UPLOAD, Op.MKDIR_REMOTE,
+                       "changed locally, deleted remotely (a change beats a delete)")
+    # both sides hold something new
+    if lk == FILE and rk == FILE and ctx.same.get(p):
+        ctx.survivors.add(p)
+        ctx.add(Op.RECORD, p, FILE, "same content on both sides")
+        return None
+    ctx.survivors.add(p)
+    ctx.add(Op.CONFLICT, p, lk or FILE, "changed on both sides" if b else "new on both sides")
+    return None
+
+
+def _push(ctx: _Ctx, p: str, src: Entry | RemoteEntry, dst: Entry | RemoteEntry | None,
+          transfer: Op, mkdir: Op, delete: Op, mtime: Op) -> None:
+    """Make the destination side like the source side, which alone changed."""
+    src_kind = str(src.kind)
+    if dst is not None and str(dst.kind) != src_kind:
+        ctx.add(delete, p, str(dst.kind), "replaced by a " + ("folder" if src_kind == DIR else "file"))
+        return _create(ctx, p, src_kind, transfer, mkdir, "kind changed")
+    if dst is not None and src_kind == FILE and ctx.same.get(p):
+        ctx.survivors.add(p)
+        if src.mtime_ns != dst.mtime_ns:
+            ctx.add(mtime, p, FILE, "only the modification time changed")
+        else:
+            ctx.add(Op.RECORD, p, FILE, "same content")
+        return None
+    reason = "changed" if dst is not None else "new"
+    return _create(ctx, p, src_kind, transfer, mkdir, reason)
+
+
+def _create(ctx: _Ctx, p: str, kind: str, transfer: Op, mkdir: Op, reason: str) -> None:
+    ctx.survivors.add(p)
+    ctx.add(mkdir if kind == DIR else transfer, p, kind, reason)
+
+
+def _mirror(ctx: _Ctx, p: str, src: Entry | RemoteEntry | None, dst: Entry | RemoteEntry | None,
+            S: State, D: State, transfer: Op, mkdir: Op, delete: Op, mtime: Op) -> None:
+    """upload/download modes: the target becomes an exact copy of the source."""
+    if src is None:
+        if dst is not None:
+            ctx.add(delete, p, str(dst.kind), "not on the source side (mirror)")
+        elif p in ctx.base:
+            ctx.add(Op.FORGET, p, ctx.base[p].kind)
+        return None
+    if dst is not None and S is State.SAME and D is State.SAME:
+        ctx.survivors.add(p)
+        return None
+    return _push(ctx, p, src, dst, transfer, mkdir, delete, mtime)
+
+
+def _decide_dirs(ctx: _Ctx, dirs: list[str]) -> None:
+    """Folders, deepest first: a folder deleted on one side survives when
+    something inside it survives (a change beats a delete)."""
+    keep: set[str] = set()
+    for p in ctx.survivors:
+        q = parent(p)
+        while q and q not in keep:
+            keep.add(q)
+            q = parent(q)
+    for p in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
+        l, r, b = ctx.local.get(p), ctx.remote.get(p), ctx.base.get(p)
+        action = _decide_dir(ctx, p, l is not None, r is not None, b is not None, p in keep)
+        if action is not None:
+            ctx.actions.append(action)
+        if (l is not None or r is not None) and (action is None or not action.op.startswith("delete")):
+            q = p
+            while q and q not in keep:
+                keep.add(q)
+                q = parent(q)
+
+
+def _decide_dir(ctx: _Ctx, p: str, has_l: bool, has_r: bool, has_b: bool, needed: bool) -> Action | None:
+    mode = ctx.mode
+    if mode is Mode.UPLOAD:
+        has_l, has_r, mk, rm = has_l, has_r, Op.MKDIR_REMOTE, Op.DELETE_REMOTE
+    elif mode is Mode.DOWNLOAD:
+        has_l, has_r, mk, rm = has_r, has_l, Op.MKDIR_LOCAL, Op.DELETE_LOCAL
+    if mode is not Mode.TWO_WAY:
+        if has_l and not has_r:
+            return Action(mk, p, DIR, reason="mirror")
+        if has_r and not has_l:
+            return Action(rm, p, DIR, reason="not on the source side (mirror)")
+        if has_l and has_r and not has_b:
+            return Action(Op.RECORD, p, DIR)
+        return Action(Op.FORGET, p, DIR) if has_b and not has_l and not has_r else None
+    if has_l and has_r:
+        return None if has_b else Action(Op.RECORD, p, DIR, reason="folder on both sides")
+    if not has_l and not has_r:
+        return Action(Op.FORGET, p, DIR) if has_b else None
+    if has_l:  # the remote side lacks it
+        if not has_b or needed:
+            return Action(Op.MKDIR_REMOTE, p, DIR, reason="new locally" if not has_b else "still in use")
+        return Action(Op.DELETE_LOCAL, p, DIR, reason="deleted remotely")
+    if not has_b or needed:
+        return Action(Op.MKDIR_LOCAL, p, DIR, reason="new remotely" if not has_b else "still in use")
+    return Action(Op.DELETE_REMOTE, p, DIR, reason="deleted locally")
+
+
+def _fold_deletes(actions: list[Action], ctx: _Ctx) -> list[Action]:
+    """A folder deleted with everything inside becomes one recursive delete,
+    unless it holds something the views do not show (ignored or skipped
+    paths): those must survive, so that folder is emptied item by item."""
+    for op in (Op.DELETE_LOCAL, Op.DELETE_REMOTE):
+        dir_deletes = sorted(a.path for a in actions if a.op is op and a.kind == DIR
+                             and a.path not in ctx.hidden)
+        tops: list[str] = []
+        for d in dir_deletes:
+            if not tops or not is_under(d, tops[-1]):
+                tops.append(d)
+        for a in actions:
+            if a.op is op and a.kind == DIR and a.path in tops:
+                a.recursive = True
+        top_set = set(tops)
+        for a in actions:
+            if a.op is op and a.path not in top_set and _under_any(a.path, top_set):
+                a.op = Op.FORGET  # the recursive delete takes it; its base row goes
+    return actions
+
+
+def _ancestors(paths: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for p in paths:
+        q = parent(p)
+        while q and q not in out:
+            out.add(q)
+            q = parent(q)
+    return out
+
+
+def _under_any(path: str, tops: set[str]) -> bool:
+    q = parent(path)
+    while q:
+        if q in tops:
+            return True
+        q = parent(q)
+    return False

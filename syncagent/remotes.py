@@ -1,0 +1,42 @@
+"""Turn a REMOTE argument into a provider: a folder path, `local:/path`, or
+`NAME:path` for a remote defined in the config file."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from syncagent import errors
+from syncagent.providers.base import Provider
+
+_NAMED = re.compile(r"^([A-Za-z0-9][A-Za-z0-9_.-]*):(.*)$")
+
+
+def parse_remote(spec: str) -> tuple[str | None, str]:
+    """(remote name or None for a plain folder, path)."""
+    if spec.startswith(("/", ".", "~")):
+        return None, spec
+    m = _NAMED.match(spec)
+    if m is None:
+        return None, spec
+    name, path = m.group(1), m.group(2)
+    if name == "local":
+        return None, path
+    return name, path
+
+
+def open_remote(spec: str, config_path: str | None = None) -> tuple[Provider, str]:
+    """The provider for `spec` and the canonical spelling that keys its state."""
+    name, path = parse_remote(spec)
+    if name is None:
+        from syncagent.providers.local import LocalProvider
+
+        folder = Path(os.path.abspath(os.path.expanduser(path)))
+        return LocalProvider(folder), f"local:{folder}"
+    return open_named(name, path, config_path)
+
+
+def open_named(name: str, path: str, config_path: str | None) -> tuple[Provider, str]:
+    raise errors.UsageError(
+        f"unknown remote {name!r}: give a folder path or local:/path (named remotes come from the config file)")

@@ -1,0 +1,140 @@
+"""Walk a local tree into {nfc relative path: Entry}, cheaply.
+
+One lstat per file (os.scandir gives the type and inode for free); no file
+is opened here. Content hashes are computed later, only for what changed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat as statmod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from syncagent.paths import IGNORE_FILE, IgnoreRules, is_temp_name, nfc
+
+FILE = "file"
+DIR = "dir"
+
+
+class Entry(NamedTuple):
+    """What a scan knows of one path. Folders have size and mtime 0."""
+
+    kind: str
+    size: int
+    mtime_ns: int
+    ino: int
+
+
+@dataclass
+class Scan:
+    """A scanned tree.
+
+    `skipped` holds paths that are left alone on BOTH sides (links, special
+    files, unreadable folders, names clashing under NFC): their base rows must
+    not read as deletions. `disk` maps an NFC path to its on-disk spelling
+    where the two differ. `temps` are the agent's leftover temp files.
+    """
+
+    root: Path
+    entries: dict[str, Entry] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    ignored: set[str] = field(default_factory=set)
+    disk: dict[str, str] = field(default_factory=dict)
+    temps: list[str] = field(default_factory=list)
+
+    def disk_path(self, path: str) -> str:
+        """The on-disk relative spelling of an NFC path (its parents included)."""
+        exact = self.disk.get(path)
+        if exact is not None:
+            return exact
+        if not self.disk or "/" not in path:
+            return path
+        head, _, tail = path.rpartition("/")
+        return f"{self.disk_path(head)}/{tail}"
+
+    def is_skipped(self, path: str) -> bool:
+        """Whether `path` is a skipped path or lies under one."""
+        if not self.skipped and not self.ignored:
+            return False
+        probe = path
+        while True:
+            if probe in self.skipped or probe in self.ignored:
+                return True
+            cut = probe.rfind("/")
+            if cut < 0:
+                return False
+            probe = probe[:cut]
+
+
+def scan_tree(root: Path, rules: IgnoreRules | None = None) -> Scan:
+    """Scan `root` (which must exist). Never follows a link."""
+    result = Scan(root)
+    entries, skipped, disk = result.entries, result.skipped, result.disk
+    use_rules = bool(rules)
+    # (on-disk absolute dir, on-disk rel prefix, nfc rel prefix)
+    stack: list[tuple[str, str, str]] = [(str(root), "", "")]
+    while stack:
+        abs_dir, disk_prefix, rel_prefix = stack.pop()
+        try:
+            it = os.scandir(abs_dir)
+        except OSError as exc:
+            if rel_prefix:
+                skipped[rel_prefix] = f"cannot read folder: {exc.strerror}"
+                entries.pop(rel_prefix, None)
+            else:
+                raise
+            continue
+        seen_here: dict[str, str] = {}
+        with it:
+            for de in it:
+                name = de.name
+                if is_temp_name(name):
+                    result.temps.append(disk_prefix + name)
+                    continue
+                key = nfc(name)
+                rel = rel_prefix + key
+                if key != name or key in seen_here:
+                    if key in seen_here:
+                        skipped[rel] = "two names that differ only in Unicode normalization"
+                        entries.pop(rel, None)
+                        continue
+                    disk[rel] = disk_prefix + name
+                seen_here[key] = name
+                try:
+                    if de.is_symlink():
+                        skipped[rel] = "symbolic link (not followed)"
+                        continue
+                    if de.is_dir(follow_symlinks=False):
+                        if use_rules and rules is not None and rules.matches(rel, True):
+                            result.ignored.add(rel)
+                            continue
+                        entries[rel] = Entry(DIR, 0, 0, de.inode())
+                        stack.append((de.path, disk_prefix + name + "/", rel + "/"))
+                        continue
+                    st = de.stat(follow_symlinks=False)
+                except OSError as exc:
+                    skipped[rel] = f"cannot read: {exc.strerror}"
+                    continue
+                if not statmod.S_ISREG(st.st_mode):
+                    skipped[rel] = "special file (fifo, socket or device)"
+                    continue
+                if use_rules and rules is not None and name != IGNORE_FILE and rules.matches(rel, False):
+                    result.ignored.add(rel)
+                    continue
+                entries[rel] = Entry(FILE, st.st_size, st.st_mtime_ns, st.st_ino)
+    return result
+
+
+def stat_entry(path: Path) -> Entry | None:
+    """A fresh Entry for one path (None when absent, a link or special)."""
+    try:
+        st = os.lstat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if statmod.S_ISDIR(st.st_mode):
+        return Entry(DIR, 0, 0, st.st_ino)
+    if statmod.S_ISREG(st.st_mode):
+        return Entry(FILE, st.st_size, st.st_mtime_ns, st.st_ino)
+    return None

@@ -1,0 +1,246 @@
+"""The state database: the base of every pair (the last state known to be the
+same on both sides), change-feed cursors and the journal of intents.
+
+peewee on SQLite in WAL mode, one file per user. Bulk reads and writes go
+through the raw connection in one query or one transaction: a no-op sync
+of 100,000 files must load its base in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import peewee as pw
+
+from syncagent.errors import SyncAgentError
+
+SCHEMA_VERSION = 1
+
+database = pw.SqliteDatabase(None)
+
+
+class _Model(pw.Model):
+    class Meta:
+        database = database
+
+
+class MetaRow(_Model):
+    key = pw.TextField(primary_key=True)
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "meta"
+
+
+class PairRow(_Model):
+    local = pw.TextField()
+    remote = pw.TextField()
+    created = pw.FloatField(default=time.time)
+    last_sync = pw.FloatField(null=True)
+
+    class Meta:
+        table_name = "pair"
+        indexes = ((("local", "remote"), True),)
+
+
+class BaseRow(_Model):
+    pair = pw.IntegerField()
+    path = pw.TextField()
+    kind = pw.TextField()
+    size = pw.IntegerField(default=0)
+    mtime_ns = pw.IntegerField(default=0)
+    ino = pw.IntegerField(default=0)
+    hash = pw.TextField(null=True)
+    rrev = pw.TextField(default="")
+    rid = pw.TextField(null=True)
+    rhash = pw.TextField(null=True)
+    rsize = pw.IntegerField(default=0)
+    rmtime_ns = pw.IntegerField(default=0)
+
+    class Meta:
+        table_name = "base"
+        primary_key = pw.CompositeKey("pair", "path")
+        without_rowid = True
+
+
+class CursorRow(_Model):
+    pair = pw.IntegerField(primary_key=True)
+    cursor = pw.TextField()
+
+    class Meta:
+        table_name = "cursor"
+
+
+class JournalRow(_Model):
+    pair = pw.IntegerField(index=True)
+    op = pw.TextField()
+    path = pw.TextField()
+    detail = pw.TextField(default="")
+    started = pw.FloatField(default=time.time)
+
+    class Meta:
+        table_name = "journal"
+
+
+MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow]
+BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
+
+
+class Base(NamedTuple):
+    """One base entry: the local side's and the remote side's view of a path
+    at the last moment both were known to hold the same content."""
+
+    kind: str
+    size: int
+    mtime_ns: int
+    ino: int
+    hash: str | None
+    rrev: str
+    rid: str | None
+    rhash: str | None
+    rsize: int
+    rmtime_ns: int
+
+
+# Migrations from version N to N+1, applied in order inside one transaction.
+# A migration alters; it never drops the base (losing it turns every file into a conflict).
+MIGRATIONS: dict[int, list[str]] = {}
+
+
+class StateError(SyncAgentError):
+    pass
+
+
+class Store:
+    """One opened state database."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StateError(f"cannot create the state folder {state_dir}: {exc.strerror}") from exc
+        self.path = state_dir / "state.db"
+        database.init(str(self.path), pragmas={"journal_mode": "wal", "synchronous": "normal",
+                                               "busy_timeout": 10000})
+        try:
+            database.connect(reuse_if_open=True)
+            self._migrate()
+        except pw.DatabaseError as exc:
+            raise StateError(f"cannot open the state database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        if not database.is_closed():
+            database.close()
+
+    # ---- schema ------------------------------------------------------------
+    def _migrate(self) -> None:
+        with database.atomic():
+            if not MetaRow.table_exists():
+                database.create_tables(MODELS)
+                MetaRow.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
+                return
+            version = int(MetaRow.get_by_id("schema_version").value)
+            if version > SCHEMA_VERSION:
+                raise StateError(f"{self.path} was written by a newer syncagent (schema {version})")
+            while version < SCHEMA_VERSION:
+                for sql in MIGRATIONS[version]:
+                    database.execute_sql(sql)
+                version += 1
+            MetaRow.replace(key="schema_version", value=str(version)).execute()
+
+    def schema_version(self) -> int:
+        return int(MetaRow.get_by_id("schema_version").value)
+
+    # ---- pairs -------------------------------------------------------------
+    def pair_id(self, local: str, remote: str) -> int:
+        row, _ = PairRow.get_or_create(local=local, remote=remote)
+        return int(row.id)
+
+    def has_pair(self, local: str, remote: str) -> bool:
+        return PairRow.select().where((PairRow.local == local) & (PairRow.remote == remote)).exists()
+
+    def mark_synced(self, pair: int) -> None:
+        PairRow.update(last_sync=time.time()).where(PairRow.id == pair).execute()
+
+    # ---- base --------------------------------------------------------------
+    def load_base(self, pair: int) -> dict[str, Base]:
+        cols = ", ".join(BASE_COLUMNS)
+        cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ?", (pair,))
+        return {row[0]: Base._make(row[1:]) for row in cur}
+
+    def count_base(self, pair: int) -> int:
+        return int(BaseRow.select().where(BaseRow.pair == pair).count())
+
+    def write_base(self, pair: int, upserts: Iterable[tuple[str, Base]], deletes: Iterable[str]) -> None:
+        """Commit base changes in one transaction."""
+        conn = database.connection()
+        placeholders = ", ".join("?" * (len(BASE_COLUMNS) + 2))
+        with database.atomic():
+            conn.executemany(
+                f"INSERT OR REPLACE INTO base (pair, path, {', '.join(BASE_COLUMNS)}) VALUES ({placeholders})",
+                ((pair, path, *b) for path, b in upserts))
+            conn.executemany("DELETE FROM base WHERE pair = ? AND path = ?", ((pair, p) for p in deletes))
+
+    def delete_base_prefix(self, pair: int, folder: str) -> None:
+        conn = database.connection()
+        with database.atomic():
+            conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
+                         (pair, folder, len(folder) + 1, folder + "/"))
+
+    # ---- cursors -----------------------------------------------------------
+    def get_cursor(self, pair: int) -> str | None:
+        row = CursorRow.get_or_none(CursorRow.pair == pair)
+        return None if row is None else str(row.cursor)
+
+    def set_cursor(self, pair: int, cursor: str | None) -> None:
+        if cursor is None:
+            CursorRow.delete().where(CursorRow.pair == pair).execute()
+        else:
+            CursorRow.replace(pair=pair, cursor=cursor).execute()
+
+    # ---- journal -----------------------------------------------------------
+    def journal_add(self, pair: int, entries: Iterable[tuple[str, str, str]]) -> None:
+        rows = [{"pair": pair, "op": op, "path": path, "detail": detail} for op, path, detail in entries]
+        if rows:
+            with database.atomic():
+                JournalRow.insert_many(rows).execute()
+
+    def journal(self, pair: int) -> list[tuple[str, str, str]]:
+        q = JournalRow.select(JournalRow.op, JournalRow.path, JournalRow.detail).where(JournalRow.pair == pair)
+        return [(r.op, r.path, r.detail) for r in q]
+
+    def journal_clear(self, pair: int) -> None:
+        JournalRow.delete().where(JournalRow.pair == pair).execute()
+
+    def info(self) -> dict[str, Any]:
+        return {"path": str(self.path), "schema_version": self.schema_version()}
+
+
+@contextmanager
+def pair_lock(state_dir: Path, pair: int, *, wait: float = 0.0) -> Iterator[None]:
+    """Hold the pair's lock (a file in the state dir, never in a root)."""
+    lock_dir = state_dir / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_dir / f"pair-{pair}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SyncAgentError(
+                        "another syncagent is syncing this pair right now; try again when it is done"
+                    ) from None
+                time.sleep(0.1)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,48 @@
+"""Local files the agent deletes go here (in the state dir), never to oblivion."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+KEEP_DAYS = 30
+
+
+class Trash:
+    def __init__(self, state_dir: Path, pair: int) -> None:
+        self.root = state_dir / "trash" / f"pair-{pair}"
+
+    def put(self, path: Path, rel: str) -> Path:
+        """Move `path` (file or folder) into today's trash folder under `rel`."""
+        day = self.root / time.strftime("%Y-%m-%d")
+        target = day / rel
+        n = 1
+        while os.path.lexists(target):
+            n += 1
+            target = day / f"{rel}.{n}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.rename(path, target)
+        except OSError as exc:
+            if exc.errno != 18:  # EXDEV: the state dir is on another filesystem
+                raise
+            shutil.move(str(path), str(target))
+        return target
+
+    def expire(self, days: int = KEEP_DAYS, now: float | None = None) -> int:
+        """Remove day folders older than `days`; returns how many went."""
+        if not self.root.is_dir():
+            return 0
+        limit = (now or time.time()) - days * 86400
+        gone = 0
+        for day in self.root.iterdir():
+            try:
+                stamp = time.mktime(time.strptime(day.name, "%Y-%m-%d"))
+            except ValueError:
+                continue
+            if stamp < limit:
+                shutil.rmtree(day, ignore_errors=True)
+                gone += 1
+        return gone

@@ -6,6 +6,7 @@ decides what to transfer.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
 from syncagent.providers.base import Provider, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from syncagent.reconcile import Mode, Op, Plan, hash_needs, local_state, plan, rekey, remote_state
+from syncagent.reconcile import Mode, Op, Plan, State, hash_needs, plan, rekey, remote_state
 from syncagent.report import Reporter, Summary
 from syncagent.scan import FILE, Entry, Scan, scan_tree
 from syncagent.state import Base, Store, pair_lock
@@ -55,6 +56,8 @@ class Engine:
         self.reporter = reporter or Reporter()
         self.before_local_write = before_local_write
         self.pair = store.pair_id(str(self.local_root), remote_spec)
+        self.hashes: dict[str, str] = {}
+        self.rules = IgnoreRules()
         self.tag = f"p{self.pair}-"
         self.local = LocalProvider(self.local_root, temp_tag=self.tag)
         if isinstance(remote, LocalProvider):
@@ -89,7 +92,7 @@ class Engine:
             return
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.before_local_write, self._delta_hook())
+                      self.reporter, summary, self.hashes, self.before_local_write)
         self.store.journal_add(self.pair, [(str(a.op), a.path, a.dst) for a in the_plan.actions
                                            if a.op not in (Op.RECORD, Op.FORGET)][:10000])
         Executor(ctx, the_plan).run()
@@ -139,10 +142,8 @@ class Engine:
                 continue
             for rel in scan.temps:
                 if rel.rsplit("/", 1)[-1].startswith(mine):
-                    try:
+                    with contextlib.suppress(OSError):
                         os.unlink(scan.root / rel)
-                    except OSError:
-                        pass
 
     def _views(self, local_scan: Scan, remote_list: list[RemoteEntry], remote_scan: Scan | None,
                base: dict[str, Base]) -> tuple[dict[str, Entry], dict[str, RemoteEntry], dict[str, Base],
@@ -188,27 +189,24 @@ class Engine:
     def _content_same(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                       base: dict[str, Base]) -> dict[str, bool]:
         """Hash only where equal content would change the decision."""
-        self.hashes: dict[str, str] = getattr(self, "hashes", {})
         same: dict[str, bool] = {}
         kind = self.remote.capabilities.hash_kind
         for p in hash_needs(local, remote, base):
-            l, r, b = local[p], remote[p], base.get(p)
+            r, b = remote[p], base.get(p)
             try:
                 lh = self.hashes.get(p) or file_hash(self.local.abspath(p))
             except OSError:
                 continue
             self.hashes[p] = lh
-            if b is not None and b.hash and remote_state(r, b).name == "SAME":
-                same[p] = lh == b.hash
-            elif b is not None and b.hash and r.hash and b.rhash == r.hash and kind != "sha256":
+            unchanged_remote = b is not None and (remote_state(r, b) is State.SAME
+                                                  or (r.hash is not None and r.hash == b.rhash))
+            if b is not None and b.hash and unchanged_remote:
                 same[p] = lh == b.hash
             elif kind == "sha256":
                 rh = r.hash or self.remote.content_hash(p)
                 same[p] = rh is not None and rh == lh
             else:
                 same[p] = False
-            if b is not None and local_state(l, b).name == "SAME" and b.hash is None:
-                pass
         return same
 
     def _resolve_conflicts(self, the_plan: Plan, local: dict[str, Entry], remote: dict[str, RemoteEntry],
@@ -287,6 +285,3 @@ class Engine:
             elif a.op is Op.DELETE_REMOTE and a.kind == FILE:
                 summary.deleted_remote += 1
 
-    # ---- deltas (wired by the delta path) -------------------------------------
-    def _delta_hook(self) -> None:
-        return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 _configured: dict[str, Any] = {"format": None, "level": logging.INFO}
@@ -24,7 +25,7 @@ def configure(fmt: str | None = None, level: int = logging.INFO) -> None:
     _configured.pop("done", None)
 
 
-def redact(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """No secret ever reaches a log line, whatever a caller passed."""
     for key in list(event):
         if key != "event" and _SECRET_KEYS.search(key):

@@ -13,7 +13,7 @@ knowing which files survive; deletes of whole folders fold into one.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from syncagent.paths import is_under, parent
@@ -239,7 +239,7 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
     return result
 
 
-def _all_paths(*maps: dict[str, object]) -> list[str]:
+def _all_paths(*maps: Mapping[str, object]) -> list[str]:
     keys: set[str] = set()
     for m in maps:
         keys.update(m)
@@ -345,7 +345,8 @@ def _decide_dirs(ctx: _Ctx, dirs: list[str]) -> None:
             q = parent(q)
     for p in sorted(dirs, key=lambda d: d.count("/"), reverse=True):
         l, r, b = ctx.local.get(p), ctx.remote.get(p), ctx.base.get(p)
-        action = _decide_dir(ctx, p, l is not None, r is not None, b is not None, p in keep)
+        has_b = b is not None and b.kind == DIR  # a file base says nothing of a folder
+        action = _decide_dir(ctx, p, l is not None, r is not None, has_b, p in keep)
         if action is not None:
             ctx.actions.append(action)
         if (l is not None or r is not None) and (action is None or not action.op.startswith("delete")):

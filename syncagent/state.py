@@ -161,13 +161,13 @@ class Store:
     # ---- pairs -------------------------------------------------------------
     def pair_id(self, local: str, remote: str) -> int:
         row, _ = PairRow.get_or_create(local=local, remote=remote)
-        return int(row.id)
+        return int(row.get_id())
 
     def has_pair(self, local: str, remote: str) -> bool:
         return PairRow.select().where((PairRow.local == local) & (PairRow.remote == remote)).exists()
 
     def mark_synced(self, pair: int) -> None:
-        PairRow.update(last_sync=time.time()).where(PairRow.id == pair).execute()
+        PairRow.update(last_sync=time.time()).where(PairRow._meta.primary_key == pair).execute()
 
     # ---- base --------------------------------------------------------------
     def load_base(self, pair: int) -> dict[str, Base]:

@@ -6,6 +6,7 @@ atomic writes serve downloads into the user's folder.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -103,7 +104,7 @@ class LocalProvider(Provider):
     # ---- content -----------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
         try:
-            return open(self.abspath(path), "rb")  # noqa: SIM115 - the caller closes it
+            return open(self.abspath(path), "rb")
         except OSError as exc:
             raise map_oserror(exc, path) from exc
 
@@ -274,7 +275,5 @@ class _LocalStaged(StagedWrite):
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         os.unlink(path)
-    except OSError:
-        pass

@@ -1,0 +1,39 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ACCEPTANCE := ../shared/acceptance
+# Acceptance files join as their issue is built.
+ACCEPTANCE_FILES := $(ACCEPTANCE)/test_sync.py
+DEMO := demo
+
+.PHONY: run test venv deps lint typecheck unit acceptance bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+venv: $(BIN)/python
+	$(BIN)/pip install -q -e .
+
+deps:
+	bash packaging/system-deps.sh
+
+run: deps venv
+	mkdir -p $(DEMO)/local $(DEMO)/remote
+	[ -e $(DEMO)/local/welcome.txt ] || echo "Edit me: changes here reach $(DEMO)/remote." > $(DEMO)/local/welcome.txt
+	$(BIN)/syncagent sync $(DEMO)/local $(DEMO)/remote --state-dir $(DEMO)/state
+
+test: deps $(BIN)/python
+	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/ruff check syncagent tests bench
+	$(BIN)/mypy
+	$(BIN)/python -m pytest -q tests
+	SYNCAGENT_CMD=$(abspath $(BIN)/syncagent) $(BIN)/python -m pytest -q -p no:cacheprovider $(ACCEPTANCE_FILES)
+
+bench: deps venv
+	bash packaging/system-deps.sh --bench
+	$(BIN)/python -m bench.run_all
+
+clean:
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache

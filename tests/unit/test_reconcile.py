@@ -1,0 +1,210 @@
+"""The decision table, exhaustively, without I/O.
+
+A tiny model world holds contents per path; views are built from it, the pure
+planner plans, a simulator applies the plan (conflicts renamed aside and
+planned again, as the engine does), and the outcome is checked against the
+invariants: both sides end equal, no unsynced version is lost, a change beats a
+delete, the remote version keeps the name in a conflict.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+
+import pytest
+
+from syncagent.paths import conflict_name
+from syncagent.providers.base import Kind, RemoteEntry
+from syncagent.reconcile import Action, Mode, Op, Plan, hash_needs, plan, rekey
+from syncagent.scan import DIR, FILE, Entry
+from syncagent.state import Base
+
+DIRV = "<dir>"
+Tree = dict[str, str]
+
+
+def _ver(content: str) -> int:
+    return zlib.crc32(content.encode()) + 1
+
+
+def views(local: Tree, remote: Tree, base: Tree) -> tuple[dict[str, Entry], dict[str, RemoteEntry],
+                                                           dict[str, Base], dict[str, bool]]:
+    """Entries whose metadata equals the base exactly when the content does."""
+    b: dict[str, Base] = {}
+    for p, c in base.items():
+        kind = DIR if c == DIRV else FILE
+        v = 0 if kind == DIR else _ver(c)
+        b[p] = Base(kind, len(c) if kind == FILE else 0, v, v + 7, c, f"r{v}", f"id{p}", None, len(c), v)
+    l = {p: (Entry(DIR, 0, 0, _ver(p) + 7) if c == DIRV else Entry(FILE, len(c), _ver(c), _ver(c) + 7))
+         for p, c in local.items()}
+    for p, e in l.items():  # a folder keeps its inode when unchanged
+        if p in b and b[p].kind == e.kind == DIR:
+            l[p] = Entry(DIR, 0, 0, b[p].ino)
+    r = {p: (RemoteEntry(p, Kind.DIR, id=f"id{p}") if c == DIRV
+             else RemoteEntry(p, Kind.FILE, len(c), _ver(c), f"r{_ver(c)}", None, f"new{p}{c}"))
+         for p, c in remote.items()}
+    same = {p: local[p] == remote[p] for p in hash_needs(l, r, b)}
+    return l, r, b, same
+
+
+def simulate(local: Tree, remote: Tree, base: Tree, mode: Mode = Mode.TWO_WAY) -> tuple[Tree, Tree, Plan]:
+    local, remote = dict(local), dict(remote)
+    l, r, b, same = views(local, remote, base)
+    the_plan = plan(l, r, b, same, mode, remote_ids=True)
+    if the_plan.conflicts:
+        for a in the_plan.conflicts:
+            new = conflict_name(a.path, lambda q: q in local or q in remote, now=0, host="h")
+            rekey(local, a.path, new)  # type: ignore[arg-type]
+        l, r, b, same = views(local, remote, base)
+        the_plan = plan(l, r, b, same, mode, remote_ids=True)
+        assert not the_plan.conflicts, "a second pass must not conflict again"
+    for m in the_plan.moves:
+        rekey(remote if m.op is Op.MOVE_REMOTE else local, m.path, m.dst)  # type: ignore[arg-type]
+    order = sorted(the_plan.actions, key=_phase)
+    for a in order:
+        _apply(a, local, remote)
+    return local, remote, the_plan
+
+
+def _phase(a: Action) -> tuple[int, int]:
+    if a.op in (Op.DELETE_LOCAL, Op.DELETE_REMOTE):
+        return (0, -a.path.count("/"))
+    if a.op in (Op.MKDIR_LOCAL, Op.MKDIR_REMOTE):
+        return (1, a.path.count("/"))
+    return (2, 0)
+
+
+def _apply(a: Action, local: Tree, remote: Tree) -> None:
+    def drop(tree: Tree, p: str) -> None:
+        if a.recursive or tree.get(p) == DIRV:
+            assert a.recursive or not any(q.startswith(p + "/") for q in tree), f"rmdir of non-empty {p}"
+            for q in [q for q in tree if q.startswith(p + "/")]:
+                del tree[q]
+        tree.pop(p, None)
+
+    if a.op is Op.UPLOAD:
+        assert remote.get(a.path) != DIRV
+        remote[a.path] = local[a.path]
+    elif a.op is Op.DOWNLOAD:
+        assert local.get(a.path) != DIRV
+        local[a.path] = remote[a.path]
+    elif a.op is Op.MKDIR_REMOTE:
+        remote[a.path] = DIRV
+    elif a.op is Op.MKDIR_LOCAL:
+        local[a.path] = DIRV
+    elif a.op is Op.DELETE_REMOTE:
+        drop(remote, a.path)
+    elif a.op is Op.DELETE_LOCAL:
+        drop(local, a.path)
+
+
+BASES = [None, "B", DIRV]
+SIDES = [None, "B", "X", "S", DIRV]
+
+
+def _cases() -> list[tuple[str | None, str | None, str | None]]:
+    out = []
+    for base, lo, re_ in itertools.product(BASES, SIDES, SIDES):
+        if (lo == "B" or re_ == "B") and base != "B":
+            continue  # "B" means: unchanged since a file base
+        out.append((base, lo, re_))
+    return out
+
+
+def _tree(value: str | None, side: str) -> Tree:
+    if value is None:
+        return {}
+    if value == "X":
+        return {"x": f"{side}-edit"}
+    if value == "S":
+        return {"x": "same-edit"}
+    return {"x": value}
+
+
+@pytest.mark.parametrize(("base", "lo", "re_"), _cases())
+def test_two_way_table(base: str | None, lo: str | None, re_: str | None) -> None:
+    local, remote, b = _tree(lo, "local"), _tree(re_, "remote"), _tree(base, "base")
+    end_l, end_r, the_plan = simulate(local, remote, b)
+    assert end_l == end_r, f"sides differ after sync: {end_l} vs {end_r} ({the_plan.actions})"
+    unsynced = {c for c in (*local.values(), *remote.values()) if c not in (DIRV, "B")}
+    assert unsynced <= set(end_l.values()), "an unsynced version was lost"
+    if lo is not None and re_ is not None and lo != re_ and lo != "B" and re_ != "B" and \
+            not (lo == re_ == DIRV) and lo != base and re_ != base:
+        # a real clash: the remote's version keeps the name, the local one moves aside
+        assert end_l.get("x") == remote["x"] or (end_l.get("x") == DIRV and remote["x"] == DIRV)
+        copies = [p for p in end_l if "conflict" in p]
+        assert copies, "both sides changed differently: a conflict copy must exist"
+    if base == "B" and lo is None and re_ == "B":
+        assert "x" not in end_l, "a local delete must propagate"
+    if base == "B" and re_ is None and lo == "B":
+        assert "x" not in end_r, "a remote delete must propagate"
+    if base == "B" and lo is None and re_ == "X":
+        assert end_l["x"] == "remote-edit", "a change beats a delete"
+    if lo == re_ == "S":
+        assert not the_plan.conflicts and not the_plan.transfers()
+
+
+@pytest.mark.parametrize(("base", "lo", "re_"), _cases())
+@pytest.mark.parametrize("mode", [Mode.UPLOAD, Mode.DOWNLOAD])
+def test_mirror_modes(base: str | None, lo: str | None, re_: str | None, mode: Mode) -> None:
+    local, remote, b = _tree(lo, "local"), _tree(re_, "remote"), _tree(base, "base")
+    end_l, end_r, the_plan = simulate(local, remote, b, mode)
+    assert end_l == end_r
+    if mode is Mode.UPLOAD:
+        assert end_l == local, "upload mode never touches local"
+        assert not the_plan.of(Op.DOWNLOAD, Op.DELETE_LOCAL, Op.MKDIR_LOCAL, Op.CONFLICT)
+    else:
+        assert end_r == remote, "download mode never touches the remote"
+        assert not the_plan.of(Op.UPLOAD, Op.DELETE_REMOTE, Op.MKDIR_REMOTE, Op.CONFLICT)
+
+
+def test_folder_deleted_locally_while_remote_child_changed_survives() -> None:
+    base = {"d": DIRV, "d/a": "A", "d/b": "B"}
+    remote = {"d": DIRV, "d/a": "A2", "d/b": "B"}
+    end_l, end_r, _ = simulate({}, remote, base)
+    assert end_l == end_r == {"d": DIRV, "d/a": "A2"}
+
+
+def test_folder_deleted_with_everything_folds_into_one_delete() -> None:
+    base = {"d": DIRV, "d/a": "A", "d/s": DIRV, "d/s/b": "B"}
+    end_l, end_r, the_plan = simulate({}, dict(base), base)
+    assert end_l == end_r == {}
+    deletes = the_plan.of(Op.DELETE_REMOTE)
+    assert [(a.path, a.recursive) for a in deletes] == [("d", True)]
+
+
+def test_local_rename_is_a_remote_move() -> None:
+    base = {"d": DIRV, "d/a": "A"}
+    l, r, b, same = views({"d": DIRV, "d/z": "A"}, dict(base), base)
+    l["d/z"] = Entry(FILE, 1, b["d/a"].mtime_ns, b["d/a"].ino)  # same inode: a rename
+    the_plan = plan(l, r, b, same)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_REMOTE, "d/a", "d/z")]
+    assert not the_plan.transfers() and not the_plan.of(Op.DELETE_REMOTE)
+
+
+def test_folder_rename_is_one_move() -> None:
+    base = {"d": DIRV, "d/a": "A", "d/b": "B"}
+    l, r, b, same = views({}, dict(base), base)
+    l = {"e": Entry(DIR, 0, 0, b["d"].ino),
+         "e/a": Entry(FILE, 1, b["d/a"].mtime_ns, b["d/a"].ino),
+         "e/b": Entry(FILE, 1, b["d/b"].mtime_ns, b["d/b"].ino)}
+    the_plan = plan(l, r, b, same)
+    assert [(m.path, m.dst) for m in the_plan.moves] == [("d", "e")]
+    assert not [a for a in the_plan.actions if a.op not in (Op.RECORD, Op.FORGET)]
+
+
+def test_remote_rename_is_a_local_move() -> None:
+    base = {"a": "A"}
+    l, r, b, same = views(dict(base), {}, base)
+    r = {"z": RemoteEntry("z", Kind.FILE, 1, b["a"].rmtime_ns, b["a"].rrev, None, b["a"].rid)}
+    the_plan = plan(l, r, b, same, remote_ids=True)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_LOCAL, "a", "z")]
+
+
+def test_mtime_only_change_transfers_nothing() -> None:
+    base = {"a": "A"}
+    l, r, b, _ = views(dict(base), dict(base), base)
+    l["a"] = l["a"]._replace(mtime_ns=l["a"].mtime_ns + 10)
+    the_plan = plan(l, r, b, {"a": True})
+    assert [a.op for a in the_plan.actions] == [Op.MTIME_REMOTE]

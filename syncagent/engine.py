@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncagent import errors
+from syncagent import crashpoint, errors
 from syncagent.execute import Context, Executor
 from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
@@ -81,6 +81,7 @@ class Engine:
         local_scan, remote_scan, remote_list = self._scan_both()
         self._remove_stale_temps(local_scan, remote_scan)
         local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
+        base = self._settle_racy(local, remote, base)
         self._guard_empty(local, remote, base)
         the_plan = self._plan(local, remote, base, hidden)
         if the_plan.conflicts:
@@ -179,6 +180,37 @@ class Engine:
                     and not (rules and rules.matches(p, b.kind == "dir"))}
         return local, remote, base, hidden
 
+    def _settle_racy(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                     base: dict[str, Base]) -> dict[str, Base]:
+        """Base rows recorded within a clock tick of their mtime don't trust
+        metadata: compare content once, and keep the row if it still holds."""
+        racy = [p for p, b in base.items() if b.kind == FILE and (b.size < 0 or (b.rrev == "" and p in remote))]
+        if not racy:
+            return base
+        base = dict(base)
+        for p in racy:
+            b = base[p]
+            if b.size < 0:
+                l = local.get(p)
+                if l is not None and l.kind == FILE and l.mtime_ns == b.mtime_ns and l.ino == b.ino \
+                        and b.hash and self._local_hash(p) == b.hash:
+                    b = b._replace(size=l.size)
+            r = remote.get(p)
+            if b.rrev == "" and r is not None and r.kind == FILE and r.mtime_ns == b.rmtime_ns and b.hash:
+                rh = r.hash or self.remote.content_hash(p)
+                if rh == b.hash:
+                    b = b._replace(rrev=r.rev)
+            base[p] = b
+        return base
+
+    def _local_hash(self, p: str) -> str | None:
+        if p not in self.hashes:
+            try:
+                self.hashes[p] = file_hash(self.local.abspath(p))
+            except OSError:
+                return None
+        return self.hashes[p]
+
     # ---- planning ------------------------------------------------------------
     def _plan(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
               hidden: set[str]) -> Plan:
@@ -222,6 +254,7 @@ class Engine:
             if not self.options.dry_run:
                 self._rename_aside(a.path, new)
             rekey(local, a.path, new)  # type: ignore[arg-type]
+            crashpoint.point("conflict")
             summary.conflicts += 1
             summary.conflict_list.append(new)
             self.reporter.action("conflict", a.path, f"local version kept as {new.rsplit('/', 1)[-1]}")

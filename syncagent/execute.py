@@ -9,13 +9,16 @@ that is behind, never ahead, of the disk: the next run converges.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
-from syncagent import errors
+from syncagent import crashpoint, errors
+from syncagent.fileio import file_hash
 from syncagent.paths import is_under
 from syncagent.providers.base import Expect, Provider, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider, entry_rev
@@ -26,6 +29,10 @@ from syncagent.scan import DIR, FILE, Entry, stat_entry
 from syncagent.state import Base, Store
 from syncagent.trash import Trash
 
+# A file written again within one tick of the filesystem clock can keep its
+# mtime and size; a base recorded that close to the mtime is marked "racy"
+# (as git does) so the next run compares content instead of trusting metadata.
+RACY_NS = 50_000_000
 BATCH_FILES = 512
 BATCH_BYTES = 128 << 20
 
@@ -51,16 +58,20 @@ class _Counter:
     passes through, so a kernel-side copy still works; `settle` then
     accounts for the bytes that never came through `read`."""
 
-    def __init__(self, inner: IO[bytes], tick: Callable[[int], None]) -> None:
-        self.inner, self.tick, self.count = inner, tick, 0
+    def __init__(self, inner: IO[bytes], tick: Callable[[int], None], digest: Any = None) -> None:
+        self.inner, self.tick, self.count, self.digest = inner, tick, 0, digest
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
         self.count += len(data)
         self.tick(len(data))
+        if self.digest is not None:
+            self.digest.update(data)
         return data
 
     def fileno(self) -> int:
+        if self.digest is not None:
+            raise OSError("hashing: the bytes must come through read()")
         return self.inner.fileno()
 
     def close(self) -> None:
@@ -100,6 +111,7 @@ class Executor:
         if self.upserts or self.deletes:
             self.ctx.store.write_base(self.ctx.pair, self.upserts, self.deletes)
             self.upserts, self.deletes = [], []
+            crashpoint.point("base-written")
 
     def _record(self, path: str, l: Entry, r: RemoteEntry, content_hash: str | None = None) -> None:
         h = content_hash or self.ctx.hashes.get(path)
@@ -107,7 +119,19 @@ class Executor:
         if h is None and old is not None and old.size == l.size and old.mtime_ns == l.mtime_ns \
                 and old.ino == l.ino:
             h = old.hash
-        row = Base(l.kind, l.size, l.mtime_ns, l.ino, h, r.rev, r.id, r.hash, r.size, r.mtime_ns)
+        size, rrev = l.size, r.rev
+        racy_local = l.kind == FILE and _racy(l.mtime_ns)
+        racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
+        if (racy_local or racy_remote) and h is None:
+            try:
+                h = file_hash(self.ctx.local.abspath(path))
+            except OSError:
+                racy_local = racy_remote = False
+        if racy_local:
+            size = -1
+        if racy_remote:
+            rrev = ""
+        row = Base(l.kind, size, l.mtime_ns, l.ino, h, rrev, r.id, r.hash, r.size, r.mtime_ns)
         self.base[path] = row
         self.upserts.append((path, row))
 
@@ -139,6 +163,7 @@ class Executor:
             self.ctx.reporter.action("move", f"{a.path} -> {a.dst}", "remote" if a.op is Op.MOVE_REMOTE
                                      else "local")
             self.ctx.summary.moved += 1
+            crashpoint.point("moved")
             # The plan's base view is already rekeyed; the database catches up here.
             self.ctx.store.delete_base_prefix(self.ctx.pair, a.path)
             for p, b in self.base.items():
@@ -168,6 +193,7 @@ class Executor:
             self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
             self._forget(a.path)
             return
+        crashpoint.point("deleted")
         self.ctx.reporter.action("delete remote", a.path + ("/" if a.kind == DIR else ""))
         if a.kind == FILE:
             self.ctx.summary.deleted_remote += 1
@@ -202,6 +228,7 @@ class Executor:
             shutil.rmtree(path)
         else:
             path.unlink()
+        crashpoint.point("deleted")
         self.ctx.reporter.action("delete local", a.path + ("/" if a.kind == DIR else ""))
         if a.kind == FILE:
             self.ctx.summary.deleted_local += 1
@@ -265,13 +292,16 @@ class Executor:
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
                 staged = list(pool.map(self._stage, batch))
+        crashpoint.point("staged")
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()
         if any(s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.remote.flush()
+        crashpoint.point("flushed")
         for a, s in zip(batch, staged, strict=True):
             if s is not None:
                 self._commit(a, s)
+                crashpoint.point("committed")
 
     def _stage(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
         try:
@@ -299,10 +329,12 @@ class Executor:
             with open(path, "rb") as f:
                 if _fstat_entry(f) != seen:
                     raise errors.Conflict("changed since the scan", path=a.path)
-                stream = _Counter(f, self.ctx.reporter.advance)
+                stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(seen.mtime_ns))
                 staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
                                                      expect=expect)
                 stream.settle(seen.size)
+                if stream.digest is not None:
+                    self.ctx.hashes[a.path] = stream.digest.hexdigest()
             if stat_entry(path) != seen:
                 staged.abort()
                 raise errors.Conflict("changed while it was read", path=a.path)
@@ -319,9 +351,11 @@ class Executor:
 
         def attempt() -> StagedWrite:
             with self.ctx.remote.read(a.path) as stream:
-                counted = _Counter(stream, self.ctx.reporter.advance)
+                counted = _Counter(stream, self.ctx.reporter.advance, _digest_if_racy(r.mtime_ns))
                 staged = self.ctx.local.stage_write(a.path, counted.as_io(), r.size, r.mtime_ns, expect=expect)
                 counted.settle(r.size)
+                if counted.digest is not None:
+                    self.ctx.hashes[a.path] = counted.digest.hexdigest()
                 return staged
 
         return with_retries(attempt), None, r.size
@@ -388,6 +422,14 @@ class Executor:
         if now is not None:
             self.ctx.reporter.action("touch local", a.path)
             self._record(a.path, now, r)
+
+
+def _racy(mtime_ns: int) -> bool:
+    return time.time_ns() - mtime_ns < RACY_NS
+
+
+def _digest_if_racy(mtime_ns: int) -> Any:
+    return hashlib.sha256() if _racy(mtime_ns) else None
 
 
 def _fstat_entry(f: IO[bytes]) -> Entry:

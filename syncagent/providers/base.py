@@ -85,6 +85,7 @@ class Capabilities:
     expensive_bytes: bool = True          # bytes cross a network: deltas pay off
     links: bool = False                   # link(path) gives a share URL
     transfers: int = 4                    # parallel transfers that pay off
+    mtime_revs: bool = False              # rev is derived from mtime (racy within a clock tick)
     quota: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 

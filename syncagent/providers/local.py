@@ -45,7 +45,7 @@ class LocalProvider(Provider):
     name = "local"
     capabilities = Capabilities(
         hash_kind="sha256", delta=True, server_move=True, server_copy=True, set_mtime=True,
-        ids=True, expensive_bytes=False, quota=True, transfers=1,
+        ids=True, expensive_bytes=False, quota=True, transfers=1, mtime_revs=True,
     )
 
     def __init__(self, root: str | os.PathLike[str], *, temp_tag: str = "") -> None:

@@ -1,0 +1,107 @@
+"""Random edits on both sides interleaved with syncs, checking the invariants
+of DESIGN.md after every sync:
+
+1. no unsynced version is lost; 2. a second sync does nothing;
+3. both sides hold the same tree afterwards.
+(4 and 5, crashes and atomic writes, are test_crash.py's.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from tests.helpers import sync_in_process, tree, write
+
+NAMES = st.sampled_from(["a.txt", "b.txt", "d/c.txt", "d/e/f.txt", "é.txt", "d"])
+SIDES = st.sampled_from(["local", "remote"])
+
+
+class TwoSides(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = Path(tempfile.mkdtemp(prefix="syncagent-stateful-"))
+        self.local, self.remote, self.state = self.tmp / "l", self.tmp / "r", self.tmp / "s"
+        self.local.mkdir()
+        self.remote.mkdir()
+        self.counter = 0
+        self.synced: dict[str, str] = {}
+        # the user's unsynced versions: (side, path) -> content hash; a user's own
+        # overwrite or delete on the same side retires a version, a sync must not
+        self.unsynced: dict[tuple[str, str], str] = {}
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def _root(self, side: str) -> Path:
+        return self.local if side == "local" else self.remote
+
+    @rule(side=SIDES, name=NAMES)
+    def edit(self, side: str, name: str) -> None:
+        self.counter += 1
+        data = f"{side} version {self.counter}\n" * (self.counter % 3 + 1)
+        target = self._root(side) / name
+        if target.is_dir():
+            return
+        try:
+            write(target, data)
+        except (NotADirectoryError, FileExistsError):
+            return  # a file stands where a folder should be: the user can't do this either
+        self.unsynced[(side, name)] = hashlib.sha256(data.encode()).hexdigest()
+
+    @rule(side=SIDES, name=NAMES)
+    def delete(self, side: str, name: str) -> None:
+        target = self._root(side) / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        self._retire(side, name)
+
+    def _retire(self, side: str, name: str) -> None:
+        for key in [k for k in self.unsynced if k[0] == side and (k[1] == name or k[1].startswith(name + "/"))]:
+            del self.unsynced[key]
+
+    @rule(side=SIDES, src=NAMES, dst=NAMES)
+    def rename(self, side: str, src: str, dst: str) -> None:
+        root = self._root(side)
+        if src == dst or not (root / src).exists() or (root / dst).exists() or dst.startswith(src + "/"):
+            return
+        try:
+            (root / dst).parent.mkdir(parents=True, exist_ok=True)
+            (root / src).rename(root / dst)
+        except (NotADirectoryError, FileExistsError, OSError):
+            return
+        moved = {k: v for k, v in self.unsynced.items()
+                 if k[0] == side and (k[1] == src or k[1].startswith(src + "/"))}
+        for (s_, p), v in moved.items():
+            del self.unsynced[(s_, p)]
+            self.unsynced[(s_, dst + p[len(src):])] = v
+
+    @rule()
+    def sync(self) -> None:
+        first = sync_in_process(self.local, self.remote, self.state, max_delete=100.0, force=True)
+        assert first.errors == 0, first.error_list
+        lt, rt = tree(self.local), tree(self.remote)
+        assert lt == rt, f"sides differ: {sorted(set(lt.items()) ^ set(rt.items()))}"
+        assert set(self.unsynced.values()) <= set(lt.values()), "an unsynced version was lost"
+        second = sync_in_process(self.local, self.remote, self.state)
+        assert not second.changed_anything(), f"a second sync did something: {second}"
+        self.synced = lt
+        self.unsynced = {}
+
+    @invariant()
+    def no_temp_files(self) -> None:
+        for root in (self.local, self.remote):
+            assert not [p for p in root.rglob(".syncagent-*")], "a temp file outlived its sync"
+
+
+TwoSides.TestCase.settings = settings(max_examples=100, stateful_step_count=25, deadline=None,
+                                      suppress_health_check=[HealthCheck.too_slow])
+test_two_sides = TwoSides.TestCase

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncagent import crashpoint, errors
-from syncagent.execute import Context, Executor
 from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
 from syncagent.providers.base import Provider, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from syncagent.reconcile import Mode, Op, Plan, State, hash_needs, plan, rekey, remote_state
+from syncagent.reconcile import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.report import Reporter, Summary
 from syncagent.scan import FILE, Entry, Scan, scan_tree
 from syncagent.state import Base, Store, pair_lock
@@ -91,11 +90,16 @@ class Engine:
         if self.options.dry_run:
             self._report_dry(the_plan, summary)
             return
+        from syncagent.execute import Context, Executor
+
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
                       self.reporter, summary, self.hashes, self.before_local_write)
-        self.store.journal_add(self.pair, [(str(a.op), a.path, a.dst) for a in the_plan.actions
-                                           if a.op not in (Op.RECORD, Op.FORGET)][:10000])
+        interrupted = self.store.journal(self.pair)
+        if interrupted:
+            self.reporter.info(f"the last run was interrupted with {len(interrupted)} transfers in flight; "
+                               "they are checked again now")
+            self.store.journal_clear(self.pair)
         Executor(ctx, the_plan).run()
         self.store.journal_clear(self.pair)
         self.store.mark_synced(self.pair)
@@ -122,10 +126,16 @@ class Engine:
         self.rules = rules
         if not self.local_root.is_dir():  # dry run of a first sync
             return Scan(self.local_root), None, self._list_remote()
-        with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
-            remote_future = pool.submit(self._list_remote)
+        if self.remote.capabilities.expensive_bytes:
+            # A network listing waits on I/O: overlap it with the local scan.
+            with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
+                remote_future = pool.submit(self._list_remote)
+                local_scan = scan_tree(self.local_root, rules)
+                remote_list = remote_future.result()
+        else:
+            # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.
             local_scan = scan_tree(self.local_root, rules)
-            remote_list = remote_future.result()
+            remote_list = self._list_remote()
         self.local.last_scan = local_scan
         remote_scan = self.remote.last_scan if isinstance(self.remote, LocalProvider) else None
         return local_scan, remote_scan, remote_list
@@ -214,16 +224,17 @@ class Engine:
     # ---- planning ------------------------------------------------------------
     def _plan(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
               hidden: set[str]) -> Plan:
-        same = self._content_same(local, remote, base)
+        busy = busy_paths(local, remote, base)
+        same = self._content_same(local, remote, base, busy)
         return plan(local, remote, base, same, self.options.mode,
-                    remote_ids=self.remote.capabilities.ids, hidden=hidden)
+                    remote_ids=self.remote.capabilities.ids, hidden=hidden, busy=busy)
 
     def _content_same(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
-                      base: dict[str, Base]) -> dict[str, bool]:
+                      base: dict[str, Base], busy: list[str]) -> dict[str, bool]:
         """Hash only where equal content would change the decision."""
         same: dict[str, bool] = {}
         kind = self.remote.capabilities.hash_kind
-        for p in hash_needs(local, remote, base):
+        for p in hash_needs(local, remote, base, busy):
             r, b = remote[p], base.get(p)
             try:
                 lh = self.hashes.get(p) or file_hash(self.local.abspath(p))

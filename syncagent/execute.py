@@ -33,8 +33,8 @@ from syncagent.trash import Trash
 # mtime and size; a base recorded that close to the mtime is marked "racy"
 # (as git does) so the next run compares content instead of trusting metadata.
 RACY_NS = 50_000_000
-BATCH_FILES = 512
-BATCH_BYTES = 128 << 20
+BATCH_FILES = 4096
+BATCH_BYTES = 512 << 20
 
 
 @dataclass
@@ -267,6 +267,7 @@ class Executor:
         for batch in self._batches(todo):
             self._run_batch(batch)
             self._flush_base()
+            self.ctx.store.journal_clear(self.ctx.pair)
 
     def _size(self, a: Action) -> int:
         if a.op is Op.UPLOAD:
@@ -286,6 +287,7 @@ class Executor:
             yield batch
 
     def _run_batch(self, batch: list[Action]) -> None:
+        self.ctx.store.journal_add(self.ctx.pair, [(str(a.op), a.path, "") for a in batch])
         workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
         if workers == 1:
             staged = [self._stage(a) for a in batch]
@@ -323,7 +325,7 @@ class Executor:
                 from syncagent.providers.base import DoneWrite
 
                 return DoneWrite(entry), seen, sent
-        path = self.ctx.local.abspath(a.path)
+        path = self.ctx.local.fspath(a.path)
 
         def attempt() -> StagedWrite:
             with open(path, "rb") as f:

@@ -37,11 +37,12 @@ def is_valid_name(name: str) -> bool:
         and "\x00" not in name
 
 
+_BAD_PATH = re.compile(r"(?:^|/)\.{1,2}(?:/|$)|[\\\x00]|^/|//|/$")
+
+
 def validate_relpath(path: str) -> bool:
     """Whether a relative '/'-path from a remote stays inside the root."""
-    if not path or path.startswith("/"):
-        return False
-    return all(is_valid_name(part) for part in path.split("/"))
+    return bool(path) and _BAD_PATH.search(path) is None
 
 
 def parent(path: str) -> str:

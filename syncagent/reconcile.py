@@ -13,7 +13,7 @@ knowing which files survive; deletes of whole folders fold into one.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from syncagent.paths import is_under, parent
@@ -126,14 +126,30 @@ def remote_state(r: RemoteEntry | None, b: Base | None) -> State:
     return State.CHANGED
 
 
+def busy_paths(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base]) -> list[str]:
+    """The sorted paths where something may have to be done: everything but
+    the paths unchanged on both sides since the base (most of a big tree on
+    a quiet day, so this loop is kept tight)."""
+    busy: list[str] = []
+    lget, rget = local.get, remote.get
+    for p, b in base.items():
+        l, r = lget(p), rget(p)
+        if l is None or r is None or l.kind != b.kind or r.kind != b.kind or (b.kind != DIR and (l.mtime_ns != b.mtime_ns or l.size != b.size or l.ino != b.ino or r.rev != b.rrev)):
+            busy.append(p)
+    busy.extend(p for p in local if p not in base)
+    busy.extend(p for p in remote if p not in base and p not in local)
+    busy.sort()
+    return busy
+
+
 def hash_needs(local: dict[str, Entry], remote: dict[str, RemoteEntry],
-               base: dict[str, Base]) -> list[str]:
+               base: dict[str, Base], busy: Iterable[str] | None = None) -> list[str]:
     """Paths where both sides hold a file of equal size and at least one side
     changed: the only places where content equality changes the decision."""
     out = []
-    for p, l in local.items():
-        r = remote.get(p)
-        if r is None or l.kind != FILE or r.kind != FILE or l.size != r.size:
+    for p in busy if busy is not None else busy_paths(local, remote, base):
+        l, r = local.get(p), remote.get(p)
+        if l is None or r is None or l.kind != FILE or r.kind != FILE or l.size != r.size:
             continue
         b = base.get(p)
         if local_state(l, b) is State.SAME and remote_state(r, b) is State.SAME:
@@ -145,7 +161,7 @@ def hash_needs(local: dict[str, Entry], remote: dict[str, RemoteEntry],
 # ---- moves ------------------------------------------------------------------
 
 def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
-               mode: Mode, remote_ids: bool) -> list[Action]:
+               mode: Mode, remote_ids: bool, busy: list[str]) -> list[Action]:
     """Renames on one side, to be replayed as renames on the other.
 
     Locally a move keeps its inode; remotely its id. Only an unchanged source
@@ -153,22 +169,26 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
     left to the table (upload + delete), which is never wrong, only slower.
     """
     moves: list[Action] = []
+    olds = [p for p in busy if p in base]
+    news = [p for p in busy if p not in base]
+    if not olds or not news:
+        return moves
     if mode is not Mode.DOWNLOAD:
-        gone = {b.ino: p for p, b in base.items()
-                if p not in local and b.ino and p in remote and remote_state(remote[p], b) is State.SAME}
-        if gone:
-            for p, l in local.items():
-                src = gone.get(l.ino)
-                if src is not None and p not in base and p not in remote and base[src].kind == l.kind:
-                    moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
+        gone = {base[p].ino: p for p in olds
+                if p not in local and base[p].ino and p in remote and remote_state(remote[p], base[p]) is State.SAME}
+        for p in news:
+            l = local.get(p)
+            src = gone.get(l.ino) if l is not None else None
+            if l is not None and src is not None and p not in remote and base[src].kind == l.kind:
+                moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
     if mode is not Mode.UPLOAD and remote_ids:
-        gone_r = {b.rid: p for p, b in base.items()
-                  if p not in remote and b.rid and p in local and local_state(local[p], b) is State.SAME}
-        if gone_r:
-            for p, r in remote.items():
-                src = gone_r.get(r.id) if r.id else None
-                if src is not None and p not in base and p not in local and base[src].kind == r.kind:
-                    moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
+        gone_r = {base[p].rid: p for p in olds
+                  if p not in remote and base[p].rid and p in local and local_state(local[p], base[p]) is State.SAME}
+        for p in news:
+            r = remote.get(p)
+            src = gone_r.get(r.id) if r is not None and r.id else None
+            if r is not None and src is not None and p not in local and base[src].kind == r.kind:
+                moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
     return _outermost(moves)
 
 
@@ -211,24 +231,27 @@ class _Ctx:
 
 def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
          same: dict[str, bool], mode: Mode = Mode.TWO_WAY, *, remote_ids: bool = False,
-         hidden: Iterable[str] = ()) -> Plan:
+         hidden: Iterable[str] = (), busy: list[str] | None = None) -> Plan:
     """The whole plan for one pair. The inputs are not modified.
 
     `hidden`: paths present on a side but left out of the views (ignored,
     skipped); the folders above them are never deleted recursively.
     """
     result = Plan()
-    moves = find_moves(local, remote, base, mode, remote_ids)
+    if busy is None:
+        busy = busy_paths(local, remote, base)
+    moves = find_moves(local, remote, base, mode, remote_ids, busy)
     if moves:
         base, local, remote = dict(base), dict(local), dict(remote)
         for m in moves:
             rekey(base, m.path, m.dst)  # type: ignore[arg-type]
             rekey(remote if m.op is Op.MOVE_REMOTE else local, m.path, m.dst)  # type: ignore[arg-type]
         result.moves = moves
+        busy = busy_paths(local, remote, base)
     result.local, result.remote, result.base = local, remote, dict(base) if not moves else base
     ctx = _Ctx(local, remote, base, same, mode, _ancestors(hidden))
     dirs: list[str] = []
-    for p in _all_paths(local, remote, base):
+    for p in busy:
         l, r, b = local.get(p), remote.get(p), base.get(p)
         if _kind(l, r, b) == DIR and (l is None or l.kind == DIR) and (r is None or r.kind == DIR):
             dirs.append(p)
@@ -237,13 +260,6 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
     _decide_dirs(ctx, dirs)
     result.actions = _fold_deletes(ctx.actions, ctx)
     return result
-
-
-def _all_paths(*maps: Mapping[str, object]) -> list[str]:
-    keys: set[str] = set()
-    for m in maps:
-        keys.update(m)
-    return sorted(keys)
 
 
 def _kind(l: Entry | None, r: RemoteEntry | None, b: Base | None) -> str:

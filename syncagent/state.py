@@ -207,10 +207,12 @@ class Store:
 
     # ---- journal -----------------------------------------------------------
     def journal_add(self, pair: int, entries: Iterable[tuple[str, str, str]]) -> None:
-        rows = [{"pair": pair, "op": op, "path": path, "detail": detail} for op, path, detail in entries]
-        if rows:
-            with database.atomic():
-                JournalRow.insert_many(rows).execute()
+        """Record what is about to be in flight (one transaction per batch)."""
+        now = time.time()
+        conn = database.connection()
+        with database.atomic():
+            conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
+                             ((pair, op, path, detail, now) for op, path, detail in entries))
 
     def journal(self, pair: int) -> list[tuple[str, str, str]]:
         q = JournalRow.select(JournalRow.op, JournalRow.path, JournalRow.detail).where(JournalRow.pair == pair)

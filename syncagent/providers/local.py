@@ -50,6 +50,7 @@ class LocalProvider(Provider):
 
     def __init__(self, root: str | os.PathLike[str], *, temp_tag: str = "") -> None:
         self.root = Path(root)
+        self._root_s = str(self.root)
         self.temp_tag = temp_tag
         self.last_scan: Scan | None = None
 
@@ -58,13 +59,21 @@ class LocalProvider(Provider):
 
     # ---- paths -------------------------------------------------------------
     def abspath(self, path: str) -> Path:
-        scan = self.last_scan
-        return self.root / (scan.disk_path(path) if scan is not None and scan.disk else path)
+        return Path(self.fspath(path))
 
-    def new_temp(self, path: str) -> Path:
-        target = self.abspath(path)
-        token = f"{self.temp_tag}{secrets.token_hex(6)}"
-        return target.with_name(temp_name(target.name, token))
+    def fspath(self, path: str) -> str:
+        """The on-disk absolute path as a string (pathlib costs too much per file)."""
+        if not path:
+            return self._root_s
+        scan = self.last_scan
+        if scan is not None and scan.disk:
+            path = scan.disk_path(path)
+        return f"{self._root_s}/{path}"
+
+    def new_temp(self, path: str) -> str:
+        target = self.fspath(path)
+        folder, _, name = target.rpartition("/")
+        return f"{folder}/{temp_name(name, self.temp_tag + secrets.token_hex(6))}"
 
     # ---- listing -----------------------------------------------------------
     def root_exists(self) -> bool:
@@ -84,13 +93,14 @@ class LocalProvider(Provider):
 
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         scan = self.scan()
+        entries, scan.entries = scan.entries, {}  # keep the name maps, not a second copy of the tree
         prefix = path + "/" if path else ""
-        for rel, e in scan.entries.items():
+        for rel, e in entries.items():
             if rel.startswith(prefix):
                 yield to_remote(rel, e)
 
     def stat(self, path: str) -> RemoteEntry:
-        e = stat_entry(self.abspath(path))
+        e = stat_entry(self.fspath(path))
         if e is None:
             raise errors.NotFound("no such file or folder", path=path)
         return to_remote(path, e)
@@ -104,7 +114,7 @@ class LocalProvider(Provider):
     # ---- content -----------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
         try:
-            return open(self.abspath(path), "rb")
+            return open(self.fspath(path), "rb")
         except OSError as exc:
             raise map_oserror(exc, path) from exc
 
@@ -147,7 +157,7 @@ class LocalProvider(Provider):
         """Raise Conflict if `path` no longer is what the caller last saw."""
         if expect is ANY:
             return
-        current = stat_entry(self.abspath(path))
+        current = stat_entry(self.fspath(path))
         if expect is None:
             if current is not None:
                 raise errors.Conflict("appeared since it was listed", path=path)
@@ -229,7 +239,7 @@ class LocalProvider(Provider):
                 raise errors.TransientError("patched file has the wrong size", path=path)
             os.utime(tmp, ns=(mtime_ns, mtime_ns))
             self.check_expect(path, expect)
-            os.replace(tmp, self.abspath(path))
+            os.replace(tmp, self.fspath(path))
         except OSError as exc:
             _unlink_quietly(tmp)
             raise map_oserror(exc, path) from exc
@@ -254,14 +264,14 @@ class LocalProvider(Provider):
 
 
 class _LocalStaged(StagedWrite):
-    def __init__(self, owner: LocalProvider, path: str, tmp: Path, entry: RemoteEntry,
+    def __init__(self, owner: LocalProvider, path: str, tmp: str, entry: RemoteEntry,
                  expect: Expect) -> None:
         self.owner, self.path, self.tmp, self.entry, self.expect = owner, path, tmp, entry, expect
 
     def commit(self) -> RemoteEntry:
         try:
             self.owner.check_expect(self.path, self.expect)
-            os.replace(self.tmp, self.owner.abspath(self.path))
+            os.replace(self.tmp, self.owner.fspath(self.path))
         except OSError as exc:
             self.abort()
             raise map_oserror(exc, self.path) from exc
@@ -274,6 +284,6 @@ class _LocalStaged(StagedWrite):
         _unlink_quietly(self.tmp)
 
 
-def _unlink_quietly(path: Path) -> None:
+def _unlink_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)

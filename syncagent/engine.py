@@ -90,16 +90,19 @@ class Engine:
         if self.options.dry_run:
             self._report_dry(the_plan, summary)
             return
-        from syncagent.execute import Context, Executor
-
-        ctx = Context(self.local, self.remote, self.store, self.pair,
-                      Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.before_local_write)
         interrupted = self.store.journal(self.pair)
         if interrupted:
             self.reporter.info(f"the last run was interrupted with {len(interrupted)} transfers in flight; "
                                "they are checked again now")
             self.store.journal_clear(self.pair)
+        if not the_plan.actions and not the_plan.moves:
+            self.store.mark_synced(self.pair)
+            return
+        from syncagent.execute import Context, Executor
+
+        ctx = Context(self.local, self.remote, self.store, self.pair,
+                      Trash(self.store.state_dir, self.pair) if self.options.trash else None,
+                      self.reporter, summary, self.hashes, self.before_local_write)
         Executor(ctx, the_plan).run()
         self.store.journal_clear(self.pair)
         self.store.mark_synced(self.pair)

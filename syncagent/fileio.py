@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import errno
 import hashlib
 import os
-from typing import IO
+from typing import IO, Any
 
 from syncagent import errors
 
@@ -68,7 +66,7 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-_libc: ctypes.CDLL | None = None
+_libc: Any = None
 
 
 def syncfs(path: str | os.PathLike[str]) -> None:
@@ -76,6 +74,9 @@ def syncfs(path: str | os.PathLike[str]) -> None:
     staged files durable, where an fsync per file costs milliseconds each."""
     global _libc
     if _libc is None:
+        import ctypes
+        import ctypes.util
+
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -6,17 +6,17 @@ imports it until the first message: a quiet no-op sync never pays for it.
 
 from __future__ import annotations
 
-import logging
 import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
 
-_configured: dict[str, Any] = {"format": None, "level": logging.INFO}
+INFO = 20  # logging.INFO, without importing logging at start-up
+_configured: dict[str, Any] = {"format": None, "level": INFO}
 _SECRET_KEYS = re.compile(r"pass|secret|token|key|auth|cookie|credential", re.IGNORECASE)
 
 
-def configure(fmt: str | None = None, level: int = logging.INFO) -> None:
+def configure(fmt: str | None = None, level: int = INFO) -> None:
     """Choose the format ('console' or 'json'; None: console on a TTY, else JSON)."""
     if fmt is None:
         fmt = "console" if sys.stderr.isatty() else "json"

@@ -134,7 +134,12 @@ def busy_paths(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
     lget, rget = local.get, remote.get
     for p, b in base.items():
         l, r = lget(p), rget(p)
-        if l is None or r is None or l.kind != b.kind or r.kind != b.kind or (b.kind != DIR and (l.mtime_ns != b.mtime_ns or l.size != b.size or l.ino != b.ino or r.rev != b.rrev)):
+        if l is None or r is None or l.kind != b.kind or r.kind != b.kind:
+            busy.append(p)
+            continue
+        if b.kind == DIR:
+            continue
+        if l.mtime_ns != b.mtime_ns or l.size != b.size or l.ino != b.ino or r.rev != b.rrev:
             busy.append(p)
     busy.extend(p for p in local if p not in base)
     busy.extend(p for p in remote if p not in base and p not in local)
@@ -179,7 +184,7 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
         for p in news:
             l = local.get(p)
             src = gone.get(l.ino) if l is not None else None
-            if l is not None and src is not None and p not in remote and base[src].kind == l.kind:
+            if l is not None and src is not None and p not in remote and _same_local(l, base[src]):
                 moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
     if mode is not Mode.UPLOAD and remote_ids:
         gone_r = {base[p].rid: p for p in olds
@@ -187,9 +192,18 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
         for p in news:
             r = remote.get(p)
             src = gone_r.get(r.id) if r is not None and r.id else None
-            if r is not None and src is not None and p not in local and base[src].kind == r.kind:
+            if r is not None and src is not None and p not in local and _same_remote(r, base[src]):
                 moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
     return _outermost(moves)
+
+
+def _same_local(l: Entry, b: Base) -> bool:
+    """A rename keeps the inode, size and mtime; a reused inode does not."""
+    return l.kind == b.kind and (l.kind == DIR or (l.size == b.size and l.mtime_ns == b.mtime_ns))
+
+
+def _same_remote(r: RemoteEntry, b: Base) -> bool:
+    return r.kind == b.kind and (r.kind == DIR or (r.size == b.rsize and r.mtime_ns == b.rmtime_ns))
 
 
 def _outermost(moves: list[Action]) -> list[Action]:

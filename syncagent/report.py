@@ -7,7 +7,6 @@ spend a fifth of its time formatting log records.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -121,6 +120,8 @@ class Reporter:
     def summary(self, s: Summary) -> None:
         self._clear_bar()
         if self.json_summary:
+            import json
+
             self.out.write(json.dumps(s.as_dict()) + "\n")
             self.out.flush()
             return

@@ -1,0 +1,139 @@
+"""Local folder to local folder, side by side with rsync, rclone and unison.
+
+W1 initial sync of 10,000 files of 1-16 KiB in 100 folders; W2 no-op re-sync
+of that tree; W3 1 % modified + 100 added + 100 deleted; W6 no-op over
+100,000 files (peak RSS too). Medians of --repeat runs; ratios against the
+fastest peer. Writes its table into docs/benchmarks.md.
+
+    python -m bench.bench_sync [--repeat 5] [--files 10000] [--big 100000] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.common import Run, median, timed, write_section
+
+SYNCAGENT = os.environ.get("SYNCAGENT_CMD", str(Path(sys.executable).with_name("syncagent")))
+
+
+def generate(root: Path, files: int, folders: int, lo: int, hi: int, seed: int = 1) -> None:
+    rng = random.Random(seed)
+    blob = os.urandom(hi)
+    for i in range(files):
+        folder = root / f"d{i % folders:04}"
+        folder.mkdir(parents=True, exist_ok=True)
+        size, offset = rng.randint(lo, hi), rng.randrange(hi)
+        (folder / f"f{i:06}.bin").write_bytes((blob[offset:] + blob[:offset])[:size])
+
+
+def tools(work: Path) -> dict[str, Callable[[Path, Path], list[str]]]:
+    """name -> (src, dst) -> command line. Each keeps its own state under `work`."""
+    out: dict[str, Callable[[Path, Path], list[str]]] = {
+        "syncagent": lambda s, d: [SYNCAGENT, "sync", str(s), str(d), "--state-dir", str(work / "sa-state"),
+                                   "-q", "--mode", "two-way", "--max-delete", "100"],
+    }
+    if shutil.which("rsync"):
+        out["rsync"] = lambda s, d: ["rsync", "-a", "--delete", f"{s}/", f"{d}/"]
+    if shutil.which("rclone"):
+        out["rclone"] = lambda s, d: ["rclone", "sync", "--config", "/dev/null", "-q", str(s), str(d)]
+    if shutil.which("unison"):
+        out["unison"] = lambda s, d: ["unison", str(s), str(d), "-batch", "-auto", "-times", "-silent",
+                                      "-confirmbigdeletes=false"]
+    return out
+
+
+def env_for(name: str, work: Path) -> dict[str, str]:
+    return {"UNISON": str(work / "unison-archive")} if name == "unison" else {}
+
+
+def modify(src: Path, round_no: int, files: int) -> None:
+    """W3: 1 % of the files modified, 100 added, 100 deleted."""
+    rng = random.Random(1000 + round_no)
+    existing = sorted(p for p in src.rglob("*.bin"))
+    for p in rng.sample(existing, max(1, files // 100)):
+        p.write_bytes(os.urandom(rng.randint(1024, 16384)))
+    for p in rng.sample(existing, 100):
+        p.unlink()
+    for i in range(100):
+        (src / f"d{i % 100:04}" / f"new-{round_no}-{i}.bin").write_bytes(os.urandom(rng.randint(1024, 16384)))
+
+
+def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: bool) -> dict[str, dict[str, Run]]:
+    results: dict[str, dict[str, Run]] = {}
+    with tempfile.TemporaryDirectory(prefix="syncagent-bench-") as tmp:
+        base = Path(tmp)
+        src = base / "src"
+        generate(src, files, folders, lo, hi)
+        for name in tools(base):
+            work = base / f"work-{name}"
+            work.mkdir()
+            make = tools(work)[name]
+            env = env_for(name, work)
+            initial: list[Run] = []
+            for _ in range(1 if big else repeat):
+                dst = work / "dst"
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.rmtree(work / "sa-state", ignore_errors=True)
+                shutil.rmtree(work / "unison-archive", ignore_errors=True)
+                dst.mkdir()
+                initial.append(timed(make(src, dst), env=env))
+            noop = [timed(make(src, work / "dst"), env=env) for _ in range(repeat)]
+            results.setdefault("initial", {})[name] = median(initial)
+            results.setdefault("noop", {})[name] = median(noop)
+            print(f"{name}: initial {results['initial'][name].seconds:.3f}s no-op {results['noop'][name].seconds:.3f}s",
+                  file=sys.stderr)
+        if not big:
+            changes: dict[str, list[Run]] = {n: [] for n in tools(base)}
+            for r in range(repeat):
+                modify(src, r, files)
+                for name in changes:
+                    work = base / f"work-{name}"
+                    make = tools(work)[name]
+                    changes[name].append(timed(make(src, work / "dst"), env=env_for(name, work)))
+            results["changes"] = {n: median(v) for n, v in changes.items()}
+    return results
+
+
+def table(title: str, runs: dict[str, Run], target_rss: float | None = None) -> str:
+    peers = {n: r for n, r in runs.items() if n != "syncagent"}
+    fastest = min(peers.values(), key=lambda r: r.seconds) if peers else None
+    lines = [f"**{title}**", "", "| tool | median s | peak RSS MB | vs fastest peer |", "|---|---|---|---|"]
+    for name, r in sorted(runs.items(), key=lambda kv: kv[1].seconds):
+        ratio = f"{r.seconds / fastest.seconds:.2f}×" if fastest else "-"
+        lines.append(f"| {name} | {r.seconds:.3f} | {r.peak_rss_mb:.0f} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--big", type=int, default=100_000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False)
+    large = bench_tree(args.big, 1000, max(3, args.repeat // 2), 100, 2000, big=True) if args.big else {}
+    body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}`; "
+            "local folder to local folder; each tool keeps its own destination and state.", ""]
+    body.append(table(f"W1 initial sync, {args.files:,} files of 1-16 KiB in 100 folders", small["initial"]))
+    body.append(table("W2 no-op re-sync of that tree", small["noop"]))
+    body.append(table("W3 1 % modified + 100 added + 100 deleted", small["changes"]))
+    if large:
+        body.append(table(f"W6 no-op over {args.big:,} files (peak RSS target 100 MB)", large["noop"]))
+        body.append(table(f"(W6 set-up: initial sync of {args.big:,} files, one run)", large["initial"]))
+    text = "\n".join(body)
+    print(text)
+    if not args.no_write:
+        write_section("Sync engine: W1, W2, W3, W6 (issue 2)", text)
+
+
+if __name__ == "__main__":
+    main()

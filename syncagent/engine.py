@@ -98,11 +98,16 @@ class Engine:
         if not the_plan.actions and not the_plan.moves:
             self.store.mark_synced(self.pair)
             return
+        from syncagent.deltapath import DeltaPath
         from syncagent.execute import Context, Executor
 
+        deltas = None
+        if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):
+            deltas = DeltaPath(self.local, self.remote, self.options.delta, self.options.delta_threshold,
+                               self.reporter)
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.before_local_write)
+                      self.reporter, summary, self.hashes, self.before_local_write, deltas)
         Executor(ctx, the_plan).run()
         self.store.journal_clear(self.pair)
         self.store.mark_synced(self.pair)

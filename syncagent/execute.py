@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from syncagent import crashpoint, errors
+from syncagent.deltapath import DeltaPath
 from syncagent.fileio import file_hash
 from syncagent.paths import is_under
-from syncagent.providers.base import Expect, Provider, RemoteEntry, StagedWrite
+from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider, entry_rev
 from syncagent.reconcile import Action, Op, Plan
 from syncagent.report import Reporter, Summary
@@ -50,7 +51,12 @@ class Context:
     summary: Summary
     hashes: dict[str, str] = field(default_factory=dict)
     before_local_write: Callable[[str], None] | None = None
-    delta: Callable[[Action, Entry, RemoteEntry | None], tuple[RemoteEntry, int] | None] | None = None
+    deltas: DeltaPath | None = None
+
+
+# A staged transfer: the write, the local entry it came from (uploads), and the
+# bytes that crossed to and from the remote (a delta's size, not the file's).
+Staged = tuple[StagedWrite, Entry | None, int, int]
 
 
 class _Counter:
@@ -305,7 +311,7 @@ class Executor:
                 self._commit(a, s)
                 crashpoint.point("committed")
 
-    def _stage(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+    def _stage(self, a: Action) -> Staged | None:
         try:
             if a.op is Op.UPLOAD:
                 return self._stage_upload(a)
@@ -314,17 +320,24 @@ class Executor:
             self._fail(a, exc)
             return None
 
-    def _stage_upload(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+    def _stage_upload(self, a: Action) -> Staged | None:
         seen = self.local_view[a.path]
         r = self.remote_view.get(a.path)
         expect: Expect = r.rev if r is not None and r.kind == FILE else None
-        if self.ctx.delta is not None and r is not None and r.kind == FILE:
-            done = self.ctx.delta(a, seen, r)
-            if done is not None:
-                entry, sent = done
-                from syncagent.providers.base import DoneWrite
-
-                return DoneWrite(entry), seen, sent
+        deltas = self.ctx.deltas
+        if deltas is not None and r is not None and r.kind == FILE and a.path in self.base \
+                and deltas.wanted(seen.size):
+            try:
+                entry, sent, received, digest = deltas.upload(a.path, seen, r)
+                self.ctx.hashes[a.path] = digest
+                self.ctx.reporter.advance(seen.size)
+                return DoneWrite(entry), seen, sent, received
+            except errors.Conflict:
+                raise
+            except (errors.SyncAgentError, OSError) as exc:
+                self.ctx.reporter.warn(f"delta upload failed ({exc}); sending the whole file", a.path)
+                current = self.ctx.remote.stat(a.path)
+                expect = current.rev
         path = self.ctx.local.fspath(a.path)
 
         def attempt() -> StagedWrite:
@@ -342,14 +355,25 @@ class Executor:
                 raise errors.Conflict("changed while it was read", path=a.path)
             return staged
 
-        return with_retries(attempt), seen, seen.size
+        return with_retries(attempt), seen, seen.size, 0
 
-    def _stage_download(self, a: Action) -> tuple[StagedWrite, Entry | None, int] | None:
+    def _stage_download(self, a: Action) -> Staged | None:
         r = self.remote_view[a.path]
         seen = self.local_view.get(a.path)
         expect: Expect = entry_rev(seen) if seen is not None and seen.kind == FILE else None
         if self.ctx.before_local_write:
             self.ctx.before_local_write(a.path)
+        deltas = self.ctx.deltas
+        if deltas is not None and seen is not None and seen.kind == FILE and a.path in self.base \
+                and deltas.wanted(r.size):
+            try:
+                staged, sent, received = deltas.download(a.path, r, seen)
+                self.ctx.reporter.advance(r.size)
+                return staged, None, sent, received
+            except errors.Conflict:
+                raise
+            except (errors.SyncAgentError, OSError) as exc:
+                self.ctx.reporter.warn(f"delta download failed ({exc}); fetching the whole file", a.path)
 
         def attempt() -> StagedWrite:
             with self.ctx.remote.read(a.path) as stream:
@@ -360,10 +384,10 @@ class Executor:
                     self.ctx.hashes[a.path] = counted.digest.hexdigest()
                 return staged
 
-        return with_retries(attempt), None, r.size
+        return with_retries(attempt), None, 0, r.size
 
-    def _commit(self, a: Action, staged: tuple[StagedWrite, Entry | None, int]) -> None:
-        write, seen, sent = staged
+    def _commit(self, a: Action, staged: Staged) -> None:
+        write, seen, sent, received = staged
         try:
             entry = write.commit()
         except (errors.ProviderError, OSError) as exc:
@@ -376,6 +400,7 @@ class Executor:
             s.uploaded += 1
             s.bytes_uploaded += seen.size
             s.bytes_sent += sent
+            s.bytes_received += received
             self.ctx.reporter.action("upload", a.path)
         else:
             r = self.remote_view[a.path]
@@ -383,7 +408,8 @@ class Executor:
             self._record(a.path, local_entry, r)
             s.downloaded += 1
             s.bytes_downloaded += r.size
-            s.bytes_received += sent
+            s.bytes_received += received
+            s.bytes_sent += sent
             self.ctx.reporter.action("download", a.path)
 
     # ---- base-only -----------------------------------------------------------

@@ -229,6 +229,12 @@ class LocalProvider(Provider):
 
     def patch(self, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
+        return self.stage_patch(path, delta_stream, size, mtime_ns, expect=expect).commit()
+
+    def stage_patch(self, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int, *,
+                    expect: Expect = ANY, content_hash: str | None = None) -> StagedWrite:
+        """Apply a delta to this side's file into a temp beside it; checked
+        (size, and content hash when given) before it may replace the file."""
         from syncagent import delta
 
         tmp = self.new_temp(path)
@@ -236,17 +242,19 @@ class LocalProvider(Provider):
             with self.read(path) as basis, open(tmp, "xb") as out:
                 delta.patch(basis, delta_stream, out)
             if os.path.getsize(tmp) != size:
-                raise errors.TransientError("patched file has the wrong size", path=path)
+                raise errors.TransientError("the patched file has the wrong size", path=path)
+            if content_hash is not None and file_hash(tmp) != content_hash:
+                raise errors.TransientError("the patched file has the wrong content", path=path)
             os.utime(tmp, ns=(mtime_ns, mtime_ns))
-            self.check_expect(path, expect)
-            os.replace(tmp, self.fspath(path))
+            st = os.stat(tmp)
         except OSError as exc:
             _unlink_quietly(tmp)
             raise map_oserror(exc, path) from exc
         except BaseException:
             _unlink_quietly(tmp)
             raise
-        return self.stat(path)
+        entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
+        return _LocalStaged(self, path, tmp, entry, expect)
 
     def delta(self, path: str, signature: IO[bytes], out: IO[bytes]) -> None:
         from syncagent import delta

@@ -1,0 +1,102 @@
+"""The engine's delta path: send the difference of a changed file, not the file.
+
+Uploads: the provider gives the signature of its copy, we compute the delta
+of the local file against it, the provider patches its copy in place
+(atomically). Downloads: we send the signature of the local copy, the
+provider computes the delta, we patch into a temp file beside the local copy.
+Either result is verified; any failure falls back to a whole-file transfer.
+
+A delta spends CPU and reads both files to save bytes: on a local disk it
+loses (rsync's own delta mode costs ~2.8x a copy locally), over a network it
+wins. `auto` therefore uses it only where the provider's bytes are expensive.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from typing import IO
+
+from syncagent import errors
+from syncagent.fileio import file_hash
+from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
+from syncagent.providers.local import LocalProvider, entry_rev
+from syncagent.report import Reporter
+from syncagent.scan import Entry
+
+
+class DeltaPath:
+    def __init__(self, local: LocalProvider, remote: Provider, mode: str, threshold: int,
+                 reporter: Reporter) -> None:
+        self.local, self.remote, self.reporter = local, remote, reporter
+        self.always = mode == "always"
+        self.threshold = threshold
+        self.enabled = mode != "never" and remote.capabilities.delta and self._library_ready(mode)
+
+    def _library_ready(self, mode: str) -> bool:
+        try:
+            from syncagent import delta
+
+            if delta.available():
+                return True
+            reason = "librsync could not be loaded"
+        except ImportError as exc:
+            reason = str(exc)
+        if mode == "always" or self.remote.capabilities.expensive_bytes:
+            self.reporter.warn(f"delta transfers are off ({reason}; install the librsync2 package); "
+                               "sending whole files")
+        return False
+
+    def wanted(self, size: int) -> bool:
+        if not self.enabled:
+            return False
+        return self.always or (self.remote.capabilities.expensive_bytes and size >= self.threshold)
+
+    def _hash_kind(self) -> str:
+        return self.remote.capabilities.delta_hash
+
+    def upload(self, path: str, seen: Entry, r: RemoteEntry) -> tuple[RemoteEntry, int, int, str]:
+        """Patch the remote copy. Returns (new entry, bytes sent, bytes received, content hash)."""
+        from syncagent import delta
+
+        local_path = self.local.fspath(path)
+        with tempfile.TemporaryFile() as sig, tempfile.TemporaryFile() as diff:
+            self.remote.signature(path, sig)
+            received = sig.tell()
+            sig.seek(0)
+            with open(local_path, "rb") as f:
+                st = os.fstat(f.fileno())
+                if (st.st_size, st.st_mtime_ns, st.st_ino) != (seen.size, seen.mtime_ns, seen.ino):
+                    raise errors.Conflict("changed since the scan", path=path)
+                delta.delta(sig, f, diff)
+            sent = diff.tell()
+            diff.seek(0)
+            wanted_hash = file_hash(local_path)
+            entry = self.remote.patch(path, diff, seen.size, seen.mtime_ns, expect=r.rev)
+        got = self.remote.content_hash(path)
+        if got is not None and self.remote.capabilities.hash_kind == "sha256" and got != wanted_hash:
+            raise errors.TransientError("the patched remote file does not match", path=path)
+        if entry.size != seen.size:
+            raise errors.TransientError("the patched remote file has the wrong size", path=path)
+        return entry, sent, received, wanted_hash
+
+    def download(self, path: str, r: RemoteEntry, seen: Entry) -> tuple[StagedWrite, int, int]:
+        """Patch a temp copy of the local file. Returns (staged write, bytes sent, bytes received)."""
+        from syncagent import delta
+
+        with tempfile.TemporaryFile() as sig, tempfile.TemporaryFile() as diff:
+            with self.local.read(path) as basis:
+                delta.signature(basis, sig, hash=self._hash_kind())
+            sent = sig.tell()
+            sig.seek(0)
+            self.remote.delta(path, sig, diff)
+            received = diff.tell()
+            diff.seek(0)
+            want = r.hash if r.hash and self.remote.capabilities.hash_kind == "sha256" else None
+            staged = self.local.stage_patch(path, _io(diff), r.size, r.mtime_ns, expect=entry_rev(seen),
+                                            content_hash=want)
+        return staged, sent, received
+
+
+def _io(f: IO[bytes]) -> IO[bytes]:
+    return f

@@ -199,7 +199,8 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
 
 def _same_local(l: Entry, b: Base) -> bool:
     """A rename keeps the inode, size and mtime; a reused inode does not."""
-    return l.kind == b.kind and (l.kind == DIR or (l.size == b.size and l.mtime_ns == b.mtime_ns))
+    # (a negative base size marks a racy row: its mtime and inode still identify the file)
+    return l.kind == b.kind and (l.kind == DIR or ((l.size == b.size or b.size < 0) and l.mtime_ns == b.mtime_ns))
 
 
 def _same_remote(r: RemoteEntry, b: Base) -> bool:

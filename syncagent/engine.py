@@ -219,7 +219,22 @@ class Engine:
                 if rh == b.hash:
                     b = b._replace(rrev=r.rev)
             base[p] = b
+        self._settle_racy_renames(local, base, racy)
         return base
+
+    def _settle_racy_renames(self, local: dict[str, Entry], base: dict[str, Base], racy: list[str]) -> None:
+        """A racy row whose file was renamed: confirm it at the new name, so
+        the rename is replayed as a move with nothing to upload after it."""
+        gone = {base[p].ino: p for p in racy if p not in local and base[p].size < 0}
+        if not gone:
+            return
+        for q, l in local.items():
+            p = gone.get(l.ino) if q not in base else None
+            if p is None or l.kind != FILE or l.mtime_ns != base[p].mtime_ns:
+                continue
+            b = base[p]
+            if b.hash and self._local_hash(q) == b.hash:
+                base[p] = b._replace(size=l.size)
 
     def _local_hash(self, p: str) -> str | None:
         if p not in self.hashes:

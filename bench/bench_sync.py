@@ -66,6 +66,13 @@ def modify(src: Path, round_no: int, files: int) -> None:
         (src / f"d{i % 100:04}" / f"new-{round_no}-{i}.bin").write_bytes(os.urandom(rng.randint(1024, 16384)))
 
 
+def warm(root: Path) -> None:
+    """Read a tree once so no tool pays for a cold page cache the others don't."""
+    for p in root.rglob("*"):
+        if p.is_file():
+            p.read_bytes()
+
+
 def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: bool) -> dict[str, dict[str, Run]]:
     results: dict[str, dict[str, Run]] = {}
     with tempfile.TemporaryDirectory(prefix="syncagent-bench-") as tmp:
@@ -78,6 +85,7 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
             make = tools(work)[name]
             env = env_for(name, work)
             initial: list[Run] = []
+            warm(src)
             for _ in range(1 if big else repeat):
                 dst = work / "dst"
                 shutil.rmtree(dst, ignore_errors=True)

@@ -22,17 +22,31 @@ def copy_into(src: IO[bytes], fd: int, size: int, digest: hashlib._Hash | None =
     if digest is None and size >= _SMALL and _has_fileno(src):
         return _copy_kernel(src.fileno(), fd)
     total = 0
+    if size < _SMALL:
+        # One read of exactly the expected size (+1 to notice growth) instead
+        # of a 1 MiB buffer for every small file.
+        first = src.read(size + 1)
+        if digest is not None:
+            digest.update(first)
+        _write_all(fd, first)
+        total = len(first)
+        if total <= size:
+            return total
     while True:
         chunk = src.read(CHUNK)
         if not chunk:
             return total
         if digest is not None:
             digest.update(chunk)
-        view = memoryview(chunk)
-        while view:
-            n = os.write(fd, view)
-            view = view[n:]
+        _write_all(fd, chunk)
         total += len(chunk)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        n = os.write(fd, view)
+        view = view[n:]
 
 
 def _has_fileno(stream: IO[bytes]) -> bool:

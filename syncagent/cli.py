@@ -92,5 +92,9 @@ def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Pat
         store.close()
 
 
+from syncagent.cli_remote import register as _register_remote_commands  # noqa: E402
+
+_register_remote_commands(main)
+
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ACCEPTANCE := ../shared/acceptance
 # Acceptance files join as their issue is built.
-ACCEPTANCE_FILES := $(ACCEPTANCE)/test_sync.py
+ACCEPTANCE_FILES := $(ACCEPTANCE)/test_sync.py $(ACCEPTANCE)/test_daemon.py
 DEMO := demo
 
 .PHONY: run test venv deps lint typecheck unit acceptance bench clean
@@ -22,7 +22,8 @@ deps:
 run: deps venv
 	mkdir -p $(DEMO)/local $(DEMO)/remote
 	[ -e $(DEMO)/local/welcome.txt ] || echo "Edit me: changes here reach $(DEMO)/remote." > $(DEMO)/local/welcome.txt
-	$(BIN)/syncagent sync $(DEMO)/local $(DEMO)/remote --state-dir $(DEMO)/state
+	@echo "syncing $(DEMO)/local <-> $(DEMO)/remote; edit files in either, Ctrl-C to stop"
+	$(BIN)/syncagent run $(DEMO)/local $(DEMO)/remote --state-dir $(DEMO)/state --poll-interval 5
 
 test: deps $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'

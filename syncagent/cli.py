@@ -92,6 +92,36 @@ def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Pat
         store.close()
 
 
+@main.command()
+@click.argument("local", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.argument("remote", required=False)
+@click.option("--poll-interval", type=click.FloatRange(0.5), default=30.0, show_default=True,
+              help="Seconds between remote checks.")
+@click.option("--mode", type=click.Choice(["two-way", "upload", "download"]), default="two-way", show_default=True)
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--config", "config_path", envvar="SYNCAGENT_CONFIG", default=None,
+              help="Config file with remotes and pairs (env SYNCAGENT_CONFIG).")
+@click.option("--exclude", "excludes", multiple=True)
+@click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
+def run(local: Path | None, remote: str | None, poll_interval: float, mode: str, state_dir: Path | None,
+        config_path: str | None, excludes: tuple[str, ...], log_format: str | None) -> None:
+    """Keep LOCAL and REMOTE in sync until stopped (or every pair of the config file)."""
+    from syncagent import log
+    from syncagent.agent import Agent, PairSpec, WatchdogWatcher
+    from syncagent.reconcile import Mode
+
+    log.configure(log_format)
+    if (local is None) != (remote is None):
+        raise click.UsageError("give both LOCAL and REMOTE, or neither (then the config file's pairs run)")
+    if local is None or remote is None:
+        raise click.UsageError("no pair given (pairs from the config file come with the config support)")
+    pairs = [PairSpec(name=local.name or "pair", local=Path(os.path.abspath(local)), remote=remote,
+                      mode=Mode(mode), poll_interval=poll_interval, excludes=list(excludes))]
+    agent = Agent(pairs, state_dir or default_state_dir(), watcher_factory=WatchdogWatcher,
+                  config_path=config_path)
+    sys.exit(agent.run())
+
+
 from syncagent.cli_remote import register as _register_remote_commands  # noqa: E402
 
 _register_remote_commands(main)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,6 +40,7 @@ class SyncOptions:
     delta: str = "auto"               # auto | always | never
     delta_threshold: int = 1 << 20
     lock_wait: float = 0.0
+    stop: threading.Event | None = None   # set by the agent on SIGTERM: finish the batch, then stop
 
 
 class Engine:
@@ -99,7 +101,7 @@ class Engine:
             self.store.mark_synced(self.pair)
             return
         from syncagent.deltapath import DeltaPath
-        from syncagent.execute import Context, Executor
+        from syncagent.execute import Cancelled, Context, Executor
 
         deltas = None
         if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):
@@ -107,8 +109,12 @@ class Engine:
                                self.reporter)
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.before_local_write, deltas)
-        Executor(ctx, the_plan).run()
+                      self.reporter, summary, self.hashes, self.before_local_write, deltas, self.options.stop)
+        try:
+            Executor(ctx, the_plan).run()
+        except Cancelled:
+            summary.cancelled = True
+            return
         self.store.journal_clear(self.pair)
         self.store.mark_synced(self.pair)
         if ctx.trash is not None and summary.deleted_local:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -52,6 +53,11 @@ class Context:
     hashes: dict[str, str] = field(default_factory=dict)
     before_local_write: Callable[[str], None] | None = None
     deltas: DeltaPath | None = None
+    stop: threading.Event | None = None
+
+
+class Cancelled(Exception):
+    """The run was asked to stop; what was committed is consistent."""
 
 
 # A staged transfer: the write, the local entry it came from (uploads), and the
@@ -150,10 +156,15 @@ class Executor:
                 self.deletes.append(p)
 
     # ---- run -----------------------------------------------------------------
+    def _stopping(self) -> bool:
+        return self.ctx.stop is not None and self.ctx.stop.is_set()
+
     def run(self) -> None:
         for phase in (self._moves, self._deletes, self._mkdirs, self._transfers, self._records):
             phase()
             self._flush_base()
+            if self._stopping():
+                raise Cancelled()
 
     def _moves(self) -> None:
         for a in self.plan.moves:
@@ -296,10 +307,10 @@ class Executor:
         self.ctx.store.journal_add(self.ctx.pair, [(str(a.op), a.path, "") for a in batch])
         workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
         if workers == 1:
-            staged = [self._stage(a) for a in batch]
+            staged = [None if self._stopping() else self._stage(a) for a in batch]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
-                staged = list(pool.map(self._stage, batch))
+                staged = list(pool.map(lambda a: None if self._stopping() else self._stage(a), batch))
         crashpoint.point("staged")
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()

@@ -32,6 +32,7 @@ class Summary:
     seconds: float = 0.0
     refused: str | None = None
     dry_run: bool = False
+    cancelled: bool = False
     error_list: list[dict[str, str]] = field(default_factory=list)
     conflict_list: list[str] = field(default_factory=list)
 

@@ -21,8 +21,9 @@ from syncagent.reconcile import Mode
 from syncagent.report import Reporter, Summary
 from syncagent.retry import backoff_delay
 
-QUIET_MIN = 0.05      # the first quiet window after an event (seconds)
+QUIET_MIN = 0.03      # the quiet window after a lone change (seconds)
 QUIET_MAX = 1.0       # widened up to this under bursts
+BURST_PATHS = 200     # pending paths that count as a burst
 FULL_RESCAN = 3600.0  # watchers are not trusted alone
 
 
@@ -71,7 +72,6 @@ class PairRunner:
         self.dirty: set[str] = set()
         self.rescan = True
         self.last_event = 0.0
-        self.burst = 0
         self.failures = 0
         self.ready = threading.Event()
         self.log = get_logger(pair=spec.name)
@@ -83,9 +83,7 @@ class PairRunner:
         with self.lock:
             self.dirty |= paths
             self.rescan = self.rescan or rescan
-            now = time.monotonic()
-            self.burst = self.burst + 1 if now - self.last_event < QUIET_MAX else 0
-            self.last_event = now
+            self.last_event = time.monotonic()
         self.wake.set()
 
     def poll(self) -> None:
@@ -125,8 +123,9 @@ class PairRunner:
             self._quiet_window()
             self.wake.clear()
             with self.lock:
-                dirty, self.dirty, self.rescan = self.dirty, set(), False
-            ok = self._sync_once(len(dirty))
+                dirty, rescan = self.dirty, self.rescan
+                self.dirty, self.rescan = set(), False
+            ok = self._sync_once(None if rescan else dirty)
             if ok:
                 self.failures = 0
                 retry_at = None
@@ -137,20 +136,22 @@ class PairRunner:
     def _quiet_window(self) -> None:
         """Wait until events stop for a moment: short after a lone change
         (latency), wider under a burst (one sync for the whole burst)."""
+        started = time.monotonic()
         while not self.stop.is_set():
             with self.lock:
-                quiet = min(QUIET_MAX, QUIET_MIN * (2 ** min(self.burst, 5)))
+                quiet = min(QUIET_MAX, QUIET_MIN * (1 + len(self.dirty) / BURST_PATHS * 10))
                 since = time.monotonic() - self.last_event
-            if since >= quiet:
+            if since >= quiet or time.monotonic() - started > 5 * QUIET_MAX:
                 return
             time.sleep(quiet - since)
 
-    def _sync_once(self, pending: int) -> bool:
+    def _sync_once(self, paths: set[str] | None) -> bool:
+        """A whole run (paths None) or one over the dirty paths only."""
         from syncagent.engine import Engine, SyncOptions
         from syncagent.remotes import open_remote
         from syncagent.state import Store
 
-        self.status.pair_state(self.spec.name, "syncing", pending=pending)
+        self.status.pair_state(self.spec.name, "syncing", pending=len(paths or ()))
         try:
             provider, canonical = open_remote(self.spec.remote, self.config_path)
             store = Store(self.state_dir)
@@ -162,12 +163,14 @@ class PairRunner:
                 with provider:
                     engine = Engine(self.spec.local, provider, canonical, store, options,
                                     Reporter(quiet=True), before_local_write=suppress)
-                    summary = engine.sync()
+                    summary = engine.sync(paths)
             finally:
                 store.close()
         except errors.SyncAgentError as exc:
             self.log.warning("sync failed", error=str(exc), retry_in_failures=self.failures + 1)
             self.status.pair_state(self.spec.name, "error", error=str(exc))
+            with self.lock:
+                self.rescan = True  # after a failure, the next run looks at everything
             return False
         self._report(summary)
         self.ready.set()

@@ -29,6 +29,15 @@ from syncagent.trash import Trash
 BIG_DELETE_MIN = 5
 
 
+def _ancestors(path: str) -> list[str]:
+    out = []
+    q = path.rpartition("/")[0]
+    while q:
+        out.append(q)
+        q = q.rpartition("/")[0]
+    return out
+
+
 @dataclass
 class SyncOptions:
     mode: Mode = Mode.TWO_WAY
@@ -65,12 +74,22 @@ class Engine:
             remote.temp_tag = self.tag
 
     # ---- the run -------------------------------------------------------------
-    def sync(self) -> Summary:
+    def sync(self, paths: set[str] | None = None) -> Summary:
+        """One run over the whole tree, or (the agent's case) over `paths`
+        and what lies below them; a partial run falls back to a whole one
+        when it cannot be trusted (first sync, non-ASCII names)."""
         started = time.monotonic()
         summary = Summary(dry_run=self.options.dry_run)
+        if paths is not None and (not paths or any(not p.isascii() for p in paths)):
+            paths = None if paths else set()
         with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
             try:
-                self._sync(summary)
+                if paths is not None and not paths:
+                    pass
+                elif paths is not None and self.store.count_base(self.pair):
+                    self._sync_paths(summary, paths)
+                else:
+                    self._sync(summary)
             except errors.GuardRefused as exc:
                 summary.refused = str(exc)
         summary.seconds = time.monotonic() - started
@@ -84,11 +103,40 @@ class Engine:
         local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
         base = self._settle_racy(local, remote, base)
         self._guard_empty(local, remote, base)
+        self._plan_and_run(summary, local, remote, base, hidden, sum(1 for b in base.values() if b.kind == FILE))
+
+    def _sync_paths(self, summary: Summary, paths: set[str]) -> None:
+        """Sync a few dirty paths: stat them (and scan the folders among
+        them) on both sides, load their base rows, plan and run as usual."""
+        from syncagent.scan import scan_paths
+
+        self._check_roots(True)
+        self.rules = IgnoreRules.load(self.local_root, self.options.excludes)
+        local_scan = scan_paths(self.local_root, paths, self.rules)
+        self.local.last_scan = local_scan
+        remote_list: list[RemoteEntry] = []
+        roots = sorted(paths)
+        for p in {*roots, *(a for q in roots for a in _ancestors(q))}:
+            try:
+                entry = self.remote.stat(p)
+            except errors.NotFound:
+                continue
+            remote_list.append(entry)
+            if p in paths and entry.kind == "dir":
+                remote_list.extend(self.remote.list(p))
+        base = self.store.load_base_under(self.pair, roots)
+        base.update(self.store.load_base_exact(self.pair, {a for q in roots for a in _ancestors(q)}))
+        local, remote, base, hidden = self._views(local_scan, remote_list, None, base)
+        base = self._settle_racy(local, remote, base)
+        self._plan_and_run(summary, local, remote, base, hidden, self.store.count_base_files(self.pair))
+
+    def _plan_and_run(self, summary: Summary, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                      base: dict[str, Base], hidden: set[str], base_files: int) -> None:
         the_plan = self._plan(local, remote, base, hidden)
         if the_plan.conflicts:
             local = self._resolve_conflicts(the_plan, local, remote, summary)
             the_plan = self._plan(local, remote, base, hidden)
-        self._guard_big_delete(the_plan)
+        self._guard_big_delete(the_plan, base_files)
         if self.options.dry_run:
             self._report_dry(the_plan, summary)
             return
@@ -326,10 +374,9 @@ class Engine:
                     "(an unmounted disk or an expired share?); nothing was changed. "
                     "Use --force if the side really was emptied.")
 
-    def _guard_big_delete(self, the_plan: Plan) -> None:
+    def _guard_big_delete(self, the_plan: Plan, base_files: int) -> None:
         if self.options.force:
             return
-        base_files = sum(1 for b in the_plan.base.values() if b.kind == FILE)
         for op, side in ((Op.DELETE_LOCAL, "local"), (Op.DELETE_REMOTE, "remote")):
             n = the_plan.deleted_files(op, the_plan.local, the_plan.remote, the_plan.base)
             if n > BIG_DELETE_MIN and base_files and n * 100 > self.options.max_delete * base_files:

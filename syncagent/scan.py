@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import stat as statmod
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -69,19 +70,21 @@ class Scan:
             probe = probe[:cut]
 
 
-def scan_tree(root: Path, rules: IgnoreRules | None = None) -> Scan:
+def scan_tree(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None) -> Scan:
     """Scan `root` (which must exist). Never follows a link.
 
     The loop is the hot path of a no-op sync (100,000 files: most of the run),
     hence the local aliases and the ASCII fast path: only non-ASCII names can
     differ from their NFC form or collide under it.
     """
-    result = Scan(root)
+    result = into if into is not None else Scan(root)
     entries, skipped, disk, temps = result.entries, result.skipped, result.disk, result.temps
     use_rules = bool(rules)
     new, S_ISREG = tuple.__new__, statmod.S_ISREG
-    # (on-disk absolute dir, on-disk rel prefix, nfc rel prefix)
-    stack: list[tuple[str, str, str]] = [(str(root), "", "")]
+    # (on-disk absolute dir, on-disk rel prefix, nfc rel prefix); `start` is an ASCII/NFC subfolder
+    top = f"{root}/{start}" if start else str(root)
+    prefix = start + "/" if start else ""
+    stack: list[tuple[str, str, str]] = [(top, prefix, prefix)]
     while stack:
         abs_dir, disk_prefix, rel_prefix = stack.pop()
         try:
@@ -133,6 +136,50 @@ def scan_tree(root: Path, rules: IgnoreRules | None = None) -> Scan:
                     result.ignored.add(rel)
                     continue
                 entries[rel] = new(Entry, (FILE, st.st_size, st.st_mtime_ns, st.st_ino))
+    return result
+
+
+def scan_paths(root: Path, paths: Iterable[str], rules: IgnoreRules | None = None) -> Scan:
+    """Scan only some paths (and, for folders, what is below them): the
+    agent's sync of a handful of dirty paths in a big tree. Their parent
+    folders are stat'ed too, so a new file in a new folder brings the folder."""
+    result = Scan(root)
+    wanted = set(paths)
+    for p in list(wanted):
+        q = p.rpartition("/")[0]
+        while q:
+            result.entries.setdefault(q, Entry(DIR, 0, 0, 0))  # placeholder, replaced below
+            q = q.rpartition("/")[0]
+    parents = [q for q in result.entries if q not in wanted]
+    result.entries.clear()
+    for q in parents:
+        e = stat_entry(root / q)
+        if e is not None and e.kind == DIR:
+            result.entries[q] = e
+    for p in sorted(wanted):
+        if result.is_skipped(p):
+            continue
+        try:
+            st = os.lstat(root / p)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as exc:
+            result.skipped[p] = f"cannot read: {exc.strerror}"
+            continue
+        if statmod.S_ISLNK(st.st_mode):
+            result.skipped[p] = "symbolic link (not followed)"
+        elif statmod.S_ISDIR(st.st_mode):
+            if rules and rules.matches(p, True):
+                result.ignored.add(p)
+                continue
+            result.entries[p] = Entry(DIR, 0, 0, st.st_ino)
+            scan_tree(root, rules, start=p, into=result)
+        elif not statmod.S_ISREG(st.st_mode):
+            result.skipped[p] = "special file (fifo, socket or device)"
+        elif rules and p.rsplit("/", 1)[-1] != IGNORE_FILE and rules.matches(p, False):
+            result.ignored.add(p)
+        else:
+            result.entries[p] = Entry(FILE, st.st_size, st.st_mtime_ns, st.st_ino)
     return result
 
 

@@ -175,6 +175,30 @@ class Store:
         cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ?", (pair,))
         return {row[0]: Base._make(row[1:]) for row in cur}
 
+    def load_base_under(self, pair: int, roots: Iterable[str]) -> dict[str, Base]:
+        """Base rows of some paths and of everything below them (a range
+        scan of the primary key per root: '/' + 1 is '0')."""
+        cols = ", ".join(BASE_COLUMNS)
+        out: dict[str, Base] = {}
+        for root in roots:
+            cur = database.execute_sql(
+                f"SELECT path, {cols} FROM base WHERE pair = ? AND (path = ? OR (path > ? AND path < ?))",
+                (pair, root, root + "/", root + "0"))
+            out.update((row[0], Base._make(row[1:])) for row in cur)
+        return out
+
+    def load_base_exact(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:
+        cols = ", ".join(BASE_COLUMNS)
+        out: dict[str, Base] = {}
+        for p in paths:
+            cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ? AND path = ?", (pair, p))
+            out.update((row[0], Base._make(row[1:])) for row in cur)
+        return out
+
+    def count_base_files(self, pair: int) -> int:
+        cur = database.execute_sql("SELECT count(*) FROM base WHERE pair = ? AND kind = 'file'", (pair,))
+        return int(cur.fetchone()[0])
+
     def count_base(self, pair: int) -> int:
         return int(BaseRow.select().where(BaseRow.pair == pair).count())
 

@@ -37,13 +37,14 @@ def write(path: Path, data: bytes | str) -> Path:
     return path
 
 
-def sync_in_process(local: Path, remote: Path, state: Path, **options: object) -> Summary:
+def sync_in_process(local: Path, remote: Path, state: Path, paths: set[str] | None = None,
+                    **options: object) -> Summary:
     store = Store(state)
     try:
         provider = LocalProvider(remote)
         engine = Engine(local, provider, f"local:{remote}", store, SyncOptions(**options),  # type: ignore[arg-type]
                         Reporter(quiet=True))
-        return engine.sync()
+        return engine.sync(paths)
     finally:
         store.close()
 

@@ -85,19 +85,19 @@ class LocalProvider(Provider):
         except OSError as exc:
             raise map_oserror(exc, str(self.root)) from exc
 
-    def scan(self) -> Scan:
+    def scan(self, path: str = "") -> Scan:
         if not self.root.is_dir():
             raise errors.NotFound("the folder does not exist", path=str(self.root))
-        self.last_scan = scan_tree(self.root)
-        return self.last_scan
+        scan = scan_tree(self.root, start=path)
+        if not path:
+            self.last_scan = scan
+        return scan
 
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
-        scan = self.scan()
+        scan = self.scan(path)
         entries, scan.entries = scan.entries, {}  # keep the name maps, not a second copy of the tree
-        prefix = path + "/" if path else ""
         for rel, e in entries.items():
-            if rel.startswith(prefix):
-                yield to_remote(rel, e)
+            yield to_remote(rel, e)
 
     def stat(self, path: str) -> RemoteEntry:
         e = stat_entry(self.fspath(path))

@@ -35,6 +35,7 @@ class TwoSides(RuleBasedStateMachine):
         # the user's unsynced versions: (side, path) -> content hash; a user's own
         # overwrite or delete on the same side retires a version, a sync must not
         self.unsynced: dict[tuple[str, str], str] = {}
+        self.touched: set[str] = set()  # local paths a watcher would report
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -54,6 +55,8 @@ class TwoSides(RuleBasedStateMachine):
         except (NotADirectoryError, FileExistsError):
             return  # a file stands where a folder should be: the user can't do this either
         self.unsynced[(side, name)] = hashlib.sha256(data.encode()).hexdigest()
+        if side == "local":
+            self.touched.add(name)
 
     @rule(side=SIDES, name=NAMES)
     def delete(self, side: str, name: str) -> None:
@@ -63,6 +66,8 @@ class TwoSides(RuleBasedStateMachine):
         elif target.exists():
             target.unlink()
         self._retire(side, name)
+        if side == "local":
+            self.touched.add(name)
 
     def _retire(self, side: str, name: str) -> None:
         for key in [k for k in self.unsynced if k[0] == side and (k[1] == name or k[1].startswith(name + "/"))]:
@@ -78,6 +83,8 @@ class TwoSides(RuleBasedStateMachine):
             (root / src).rename(root / dst)
         except (NotADirectoryError, FileExistsError, OSError):
             return
+        if side == "local":
+            self.touched |= {src, dst}
         moved = {k: v for k, v in self.unsynced.items()
                  if k[0] == side and (k[1] == src or k[1].startswith(src + "/"))}
         for (s_, p), v in moved.items():
@@ -95,6 +102,20 @@ class TwoSides(RuleBasedStateMachine):
         assert not second.changed_anything(), f"a second sync did something: {second}"
         self.synced = lt
         self.unsynced = {}
+        self.touched = set()
+
+    @rule()
+    def partial_sync(self) -> None:
+        """The agent's run over the paths the watcher reported: it must lose
+        nothing and break nothing a later whole run relies on."""
+        if not self.synced and not (self.state / "state.db").exists():
+            return
+        result = sync_in_process(self.local, self.remote, self.state, paths=self.touched, force=True,
+                                 max_delete=100.0)
+        assert result.errors == 0, result.error_list
+        self.touched = set()
+        after = set(tree(self.local).values()) | set(tree(self.remote).values())
+        assert set(self.unsynced.values()) <= after, "a partial sync lost an unsynced version"
 
     @invariant()
     def no_temp_files(self) -> None:

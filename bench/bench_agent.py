@@ -1,0 +1,139 @@
+"""The agent's latency and idle cost (issue 3).
+
+- latency: N single-file changes in a watched 10,000-file tree; time from
+  the write to the file's arrival on the remote (local provider), median/p95;
+- idle: CPU of the agent watching that tree, averaged over --idle seconds,
+  and its RSS at the start and end of that window;
+- big: peak RSS of the agent watching --big files.
+
+    python -m bench.bench_agent [--changes 50] [--idle 60] [--big 100000] [--no-write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.bench_sync import SYNCAGENT, generate
+from bench.common import write_section
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def proc_rss_mb(pid: int, key: str = "VmRSS") -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def start_agent(local: Path, remote: Path, state: Path, poll: float = 30.0) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([SYNCAGENT, "run", str(local), str(remote), "--state-dir", str(state),
+                             "--poll-interval", str(poll), "--log-format", "json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def wait_for(pred: object, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():  # type: ignore[operator]
+            return True
+        time.sleep(0.002)
+    return False
+
+
+def settle(remote: Path, files: int, timeout: float = 600) -> None:
+    if not wait_for(lambda: sum(1 for _ in remote.rglob("*.bin")) >= files, timeout):
+        raise RuntimeError("the initial sync did not finish")
+
+
+def latency(base: Path, changes: int) -> tuple[list[float], float, float, float]:
+    local, remote, state = base / "l", base / "r", base / "s"
+    generate(local, 10_000, 100, 1024, 16384)
+    remote.mkdir()
+    agent = start_agent(local, remote, state)
+    try:
+        settle(remote, 10_000)
+        time.sleep(1.0)
+        samples = []
+        for i in range(changes):
+            data = f"change {i}\n".encode() * 50
+            t0 = time.monotonic()
+            (local / f"d{i % 100:04}" / f"changed-{i}.txt").write_bytes(data)
+            target = remote / f"d{i % 100:04}" / f"changed-{i}.txt"
+            if not wait_for(lambda t=target, d=data: t.exists() and t.read_bytes() == d, 10):  # type: ignore[misc]
+                raise RuntimeError(f"change {i} did not arrive within 10 s")
+            samples.append(time.monotonic() - t0)
+            time.sleep(0.3)
+        return samples, *idle(agent.pid, base)
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+
+
+def idle(pid: int, base: Path) -> tuple[float, float, float]:
+    seconds = float(os.environ.get("BENCH_IDLE", "60"))
+    time.sleep(2.0)
+    rss0, cpu0, t0 = proc_rss_mb(pid), proc_cpu(pid), time.monotonic()
+    time.sleep(seconds)
+    cpu1, t1, rss1 = proc_cpu(pid), time.monotonic(), proc_rss_mb(pid)
+    return 100.0 * (cpu1 - cpu0) / (t1 - t0), rss0, rss1
+
+
+def big_watch(base: Path, files: int) -> float:
+    local, remote, state = base / "bl", base / "br", base / "bs"
+    generate(local, files, 1000, 100, 2000)
+    remote.mkdir()
+    agent = start_agent(local, remote, state)
+    try:
+        settle(remote, files, timeout=1800)
+        time.sleep(3.0)
+        return proc_rss_mb(agent.pid, "VmHWM")
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=60)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--changes", type=int, default=50)
+    ap.add_argument("--idle", type=float, default=60.0)
+    ap.add_argument("--big", type=int, default=100_000)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    os.environ["BENCH_IDLE"] = str(args.idle)
+    with tempfile.TemporaryDirectory(prefix="syncagent-bench-agent-") as tmp:
+        samples, cpu, rss0, rss1 = latency(Path(tmp), args.changes)
+        peak = big_watch(Path(tmp), args.big) if args.big else 0.0
+    samples.sort()
+    p95 = samples[max(0, int(len(samples) * 0.95) - 1)]
+    text = "\n".join([
+        f"`python -m bench.bench_agent --changes {args.changes} --idle {args.idle:g} --big {args.big}`; "
+        "local provider, 10,000-file tree watched.", "",
+        "| measure | syncagent | target / reference |", "|---|---|---|",
+        f"| local change reaches the remote, median | {statistics.median(samples):.3f} s | ≤ 0.5 s "
+        "(Unison watch ~0.57 s, Syncthing ~1.0 s here) |",
+        f"| same, p95 over {len(samples)} changes | {p95:.3f} s | ≤ 1.5 s |",
+        f"| idle CPU watching 10,000 files, over {args.idle:g} s | {cpu:.2f} % of one core | < 1 % |",
+        f"| RSS at start / end of that window | {rss0:.1f} / {rss1:.1f} MB | no growth |",
+        f"| peak RSS watching {args.big:,} files | {peak:.0f} MB | ≤ 150 MB |" if args.big else "",
+    ])
+    print(text)
+    if not args.no_write:
+        write_section("Agent: latency and idle cost (issue 3)", text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

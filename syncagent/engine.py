@@ -250,7 +250,39 @@ class Engine:
             remote = {p: e for p, e in remote.items() if not probe.is_skipped(p)}
             base = {p: b for p, b in base.items() if not probe.is_skipped(p)
                     and not (rules and rules.matches(p, b.kind == "dir"))}
+        unfit = self._names_the_remote_cannot_hold(local, remote, base)
+        if unfit:
+            hidden |= unfit
+            probe = Scan(self.local_root, ignored=unfit)
+            local = {p: e for p, e in local.items() if not probe.is_skipped(p)}
         return local, remote, base, hidden
+
+    def _names_the_remote_cannot_hold(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
+                                      base: dict[str, Base]) -> set[str]:
+        """New local names the remote would refuse or confuse: forbidden
+        characters, too long, or equal to another name but for case on a
+        case-insensitive service. Skipped with a warning, never renamed."""
+        caps = self.remote.capabilities
+        unfit: set[str] = set()
+        for p in local:
+            if p in base or p in remote:
+                continue
+            name = p.rsplit("/", 1)[-1]
+            if caps.forbidden_chars and any(c in caps.forbidden_chars for c in name):
+                unfit.add(p)
+                self.reporter.warn(f"skipped: {self.remote.name} cannot hold a name with any of "
+                                   f"{caps.forbidden_chars!r}", p)
+            elif len(name.encode()) > caps.max_name_length or (caps.max_path_length and len(p) > caps.max_path_length):
+                unfit.add(p)
+                self.reporter.warn(f"skipped: the name is too long for {self.remote.name}", p)
+        if caps.case_insensitive:
+            owner: dict[str, str] = {}
+            for p in sorted(set(base) | set(remote)) + sorted(p for p in local if p not in base and p not in remote):
+                other = owner.setdefault(p.casefold(), p)
+                if other != p and p in local and p not in base and p not in remote:
+                    unfit.add(p)
+                    self.reporter.warn(f"skipped: {self.remote.name} ignores case and already has {other}", p)
+        return unfit
 
     def _settle_racy(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                      base: dict[str, Base]) -> dict[str, Base]:

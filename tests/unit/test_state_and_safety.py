@@ -1,0 +1,79 @@
+"""State database migrations, the trash, and files changing mid-run."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import IO
+
+import pytest
+
+from syncagent import state
+from syncagent.engine import Engine, SyncOptions
+from syncagent.providers.base import ANY, Expect, StagedWrite
+from syncagent.providers.local import LocalProvider
+from syncagent.report import Reporter
+from syncagent.state import Base, StateError, Store
+from tests.helpers import sync_in_process, tree, write
+
+
+def test_migration_keeps_the_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = Store(tmp_path)
+    pair = store.pair_id("/l", "local:/r")
+    store.write_base(pair, [("a.txt", Base("file", 1, 2, 3, "h", "r", "i", None, 1, 2))], [])
+    store.close()
+    monkeypatch.setattr(state, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(state.MIGRATIONS, 1, ["ALTER TABLE base ADD COLUMN note TEXT"])
+    store = Store(tmp_path)
+    assert store.schema_version() == 2
+    assert store.load_base(pair)["a.txt"].hash == "h", "a migration must never drop the base"
+    store.close()
+
+
+def test_newer_schema_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Store(tmp_path).close()
+    monkeypatch.setattr(state, "SCHEMA_VERSION", 0)
+    with pytest.raises(StateError, match="newer syncagent"):
+        Store(tmp_path)
+
+
+def test_local_deletes_go_to_the_trash(tmp_path: Path) -> None:
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    write(local / "keep.txt", "keep")
+    write(local / "doomed.txt", "precious")
+    sync_in_process(local, remote, st)
+    (remote / "doomed.txt").unlink()
+    sync_in_process(local, remote, st)
+    assert not (local / "doomed.txt").exists()
+    trashed = [p for p in (st / "trash").rglob("doomed.txt")]
+    assert trashed and trashed[0].read_text() == "precious"
+
+
+class EditedWhileRead(LocalProvider):
+    """Appends to the source file while its bytes are being read."""
+
+    victim: Path | None = None
+
+    def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
+                    expect: Expect = ANY) -> StagedWrite:
+        if self.victim is not None and path == self.victim.name:
+            with open(self.victim, "ab") as f:
+                f.write(b" and more typed during the upload")
+        return super().stage_write(path, stream, size, mtime_ns, expect=expect)
+
+
+def test_a_file_written_during_the_run_is_left_for_the_next(tmp_path: Path) -> None:
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    victim = write(local / "typing.txt", "first words")
+    provider = EditedWhileRead(remote)
+    provider.victim = victim
+    store = Store(st)
+    try:
+        summary = Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+        assert summary.changed_during_run == 1 and summary.exit_code == 0
+        assert not (remote / "typing.txt").exists(), "a half-copied file reached the remote"
+        provider.victim = None
+        again = Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+    finally:
+        store.close()
+    assert again.uploaded == 1 and tree(local) == tree(remote)

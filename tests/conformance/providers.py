@@ -10,6 +10,7 @@ Later providers add one entry here.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,11 +45,13 @@ def local_target(tmp: Path) -> Iterator[Target]:
 
 
 def _smartfile() -> Factory | None:
+    """The SmartFile emulator's factory, once tests/emulators provides it."""
     try:
-        from tests.emulators.fixtures import smartfile_target  # type: ignore[attr-defined]
+        module = importlib.import_module("tests.emulators.fixtures")
     except ImportError:
         return None
-    return smartfile_target  # type: ignore[no-any-return]
+    factory: Factory | None = getattr(module, "smartfile_target", None)
+    return factory
 
 
 def factories() -> dict[str, Factory]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import IO
+from typing import IO, Literal
 
 from syncagent import errors
 from syncagent.fileio import file_hash
@@ -52,7 +52,7 @@ class DeltaPath:
             return False
         return self.always or (self.remote.capabilities.expensive_bytes and size >= self.threshold)
 
-    def _hash_kind(self) -> str:
+    def _hash_kind(self) -> Literal["blake2", "md4"]:
         return self.remote.capabilities.delta_hash
 
     def upload(self, path: str, seen: Entry, r: RemoteEntry) -> tuple[RemoteEntry, int, int, str]:

@@ -15,7 +15,7 @@ import abc
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Final
+from typing import IO, Any, Final, Literal
 
 
 class Kind(enum.StrEnum):
@@ -71,7 +71,7 @@ class Capabilities:
 
     hash_kind: str | None = None          # e.g. "sha1", "sha256", "quickxor"; None: no content hash
     delta: bool = False                   # signature() and patch() work
-    delta_hash: str = "blake2"            # signature strong sum: "blake2" or "md4" (librsync 0.9.7)
+    delta_hash: Literal["blake2", "md4"] = "blake2"   # strong sum; "md4" is the librsync 0.9.7 format
     server_move: bool = True
     server_copy: bool = False
     change_feed: bool = False

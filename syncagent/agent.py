@@ -87,10 +87,45 @@ class PairRunner:
         self.wake.set()
 
     def poll(self) -> None:
-        """The remote poller's tick (an apscheduler job)."""
+        """The remote poller's tick (an apscheduler job): ask the remote what
+        changed since the base and sync just that; on doubt, everything."""
+        if self.stop.is_set():
+            return
+        try:
+            changed = self._remote_changes()
+        except errors.SyncAgentError as exc:
+            self.log.warning("remote check failed", error=str(exc))
+            changed = None
+        with self.lock:
+            if changed is None:
+                self.rescan = True
+            elif not changed:
+                return
+            else:
+                self.dirty |= changed
+                self.last_event = 0.0
+        self.wake.set()
+
+    def true_up(self) -> None:
+        """A whole run of both sides: watchers are not trusted alone."""
         with self.lock:
             self.rescan = True
         self.wake.set()
+
+    def _remote_changes(self) -> set[str] | None:
+        from syncagent.engine import Engine, SyncOptions
+        from syncagent.remotes import open_remote
+        from syncagent.state import Store
+
+        provider, canonical = open_remote(self.spec.remote, self.config_path)
+        store = Store(self.state_dir)
+        try:
+            with provider:
+                engine = Engine(self.spec.local, provider, canonical, store,
+                                SyncOptions(excludes=self.spec.excludes, lock_wait=30.0), Reporter(quiet=True))
+                return engine.remote_changes()
+        finally:
+            store.close()
 
     # ---- the loop ------------------------------------------------------------------
     def start(self) -> None:
@@ -109,7 +144,7 @@ class PairRunner:
         while not self.stop.is_set():
             now = time.monotonic()
             if now >= next_full:
-                self.poll()
+                self.true_up()
                 next_full = now + self.spec.full_rescan_interval
             deadline = min(next_full, retry_at or next_full)
             self.wake.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -117,7 +152,7 @@ class PairRunner:
                 break
             if retry_at is not None and time.monotonic() >= retry_at:
                 retry_at = None
-                self.poll()
+                self.true_up()
             if not self.wake.is_set():
                 continue
             self._quiet_window()

@@ -95,6 +95,29 @@ class Engine:
         summary.seconds = time.monotonic() - started
         return summary
 
+    def remote_changes(self) -> set[str] | None:
+        """Paths whose remote side differs from the base: what a poll must
+        sync. None means "look at everything" (no base yet, or the remote
+        root is gone). Cheaper than a run: no local walk, no hashing."""
+        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
+            if not self.store.count_base(self.pair) or not self.remote.root_exists():
+                return None
+            base = self.store.load_base(self.pair)
+            rules = IgnoreRules.load(self.local_root, self.options.excludes)
+            changed: set[str] = set()
+            seen: set[str] = set()
+            for e in self.remote.list():
+                if rules and rules.matches(e.path, e.kind == "dir"):
+                    continue
+                seen.add(e.path)
+                b = base.get(e.path)
+                if b is None or b.kind != e.kind or (b.kind == FILE and b.rrev != e.rev):
+                    changed.add(e.path)
+            changed.update(p for p in base if p not in seen and not (rules and rules.matches(p, base[p].kind == "dir")))
+        if any(not p.isascii() for p in changed):
+            return None
+        return {p for p in changed if p.rpartition("/")[0] not in changed}
+
     def _sync(self, summary: Summary) -> None:
         base = self.store.load_base(self.pair)
         self._check_roots(bool(base))

@@ -63,7 +63,7 @@ class SmartFileProvider(Provider):
         change_feed=False,         # no feed: the engine diffs listings
         set_mtime=True,            # kept in a custom attribute; `time` itself cannot be set
         ids=False,                 # whether `id` survives a rename is undocumented
-        forbidden_chars="\x00",
+        forbidden_chars="\\\x00",    # an upload's file name is cut at the last '\\' (Django basename)
         max_name_length=255,       # no documented limit; a common file system's
         mtime_precision_ns=1_000_000_000,
         mtime_revs=True,           # rev includes `time`, in 1 s steps
@@ -174,8 +174,10 @@ class SmartFileProvider(Provider):
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
-        self._check_expect(path, expect)
         parent, name = Paths.parent(path), Paths.name(path)
+        if any(c in name for c in self.capabilities.forbidden_chars):
+            raise errors.InvalidName("SmartFile cannot store this name", path=path)
+        self._check_expect(path, expect)
         body = _Resendable("file", name, stream, size, path)
         try:
             response = self.api.call("POST", "path/data", self.paths.abs(parent), body=body.next,

@@ -8,7 +8,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +57,11 @@ def smartfile_emulator(tmp: Path | None = None, **options: Any) -> Iterator[Emul
 
 @contextlib.contextmanager
 def smartfile_setup(tmp: Path | None = None, root: str = "/sync", tuning: Tuning = FAST,
-                    **options: Any) -> Iterator[SmartFileSetup]:
+                    sleep: Callable[[float], None] = time.sleep, **options: Any) -> Iterator[SmartFileSetup]:
+    """An emulator (options go to it) and a provider rooted at `root` on it."""
     with smartfile_emulator(tmp, **options) as emu, \
-            SmartFileProvider(root, api_key=KEY, api_password=PASSWORD, url=emu.base_url, tuning=tuning) as p:
+            SmartFileProvider(root, api_key=KEY, api_password=PASSWORD, url=emu.base_url, tuning=tuning,
+                              sleep=sleep) as p:
         assert isinstance(p, SmartFileProvider)
         p.ensure_root()
         yield SmartFileSetup(p, emu)

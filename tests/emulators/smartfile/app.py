@@ -214,6 +214,7 @@ class SmartFileApp:
         folder = self.store.folder(rest)
         infos = []
         for part in form.files:
+            # the basename the way Django cuts it: after the last "/" or "\\"
             name = (part.filename or "").replace("\\", "/").rsplit("/", 1)[-1]
             split_path(name)
             if not name:

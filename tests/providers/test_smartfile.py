@@ -1,0 +1,345 @@
+"""The SmartFile provider against the emulator: auth, throttling, retries,
+tasks, paging, streaming, hostile names, the sync API, the error mapping."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+import smartfile
+
+from syncagent import errors
+from syncagent.providers.base import ANY, Kind, Provider
+from syncagent.providers.smartfile import SmartFileProvider, Tuning, error_for
+from tests.emulators.fixtures import (
+    ACCESS_SECRET,
+    ACCESS_TOKEN,
+    CLIENT_SECRET,
+    CLIENT_TOKEN,
+    FAST,
+    KEY,
+    PASSWORD,
+    SmartFileSetup,
+    smartfile_setup,
+)
+
+HOSTILE = "hello? sausage/êé/Hello, 世界/ \" ' @ < > & + ≠/z.txt"
+MiB = 1 << 20
+
+
+class Sleeps(list[float]):
+    def __call__(self, seconds: float) -> None:
+        self.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def sf(sleeps: Sleeps) -> Iterator[SmartFileSetup]:
+    with smartfile_setup(sleep=sleeps) as setup:
+        yield setup
+
+
+def put(p: Provider, path: str, data: bytes, mtime_ns: int = 1_600_000_000_000_000_000) -> Any:
+    if "/" in path:
+        p.mkdir(path.rpartition("/")[0])
+    return p.write(path, io.BytesIO(data), len(data), mtime_ns)
+
+
+def get(p: Provider, path: str) -> bytes:
+    with p.read(path) as f:
+        return f.read()
+
+
+class ReadTracker(io.RawIOBase):
+    """Random bytes made on the fly; remembers the largest single read."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.max_read = size, 0
+        self.digest = hashlib.sha256()
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        n = min(len(b), self.left)
+        chunk = os.urandom(n)
+        b[:n] = chunk
+        self.digest.update(chunk)
+        self.left -= n
+        self.max_read = max(self.max_read, n)
+        return n
+
+
+# ---- auth -------------------------------------------------------------------------------
+def test_wrong_key_is_an_auth_error_without_the_secret(sf: SmartFileSetup, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "W" * 30
+    with SmartFileProvider("/", api_key=KEY, api_password=wrong, url=sf.emulator.base_url, tuning=FAST) as p, \
+            pytest.raises(errors.AuthError) as err:
+        p.stat("")
+    assert not err.value.retryable
+    shown = str(err.value) + repr(err.value) + caplog.text + p.describe()
+    assert wrong not in shown and KEY not in shown
+
+
+def test_oauth_plaintext(sf: SmartFileSetup) -> None:
+    url = sf.emulator.base_url
+    with SmartFileProvider("/sync", client_token=CLIENT_TOKEN, client_secret=CLIENT_SECRET, access_token=ACCESS_TOKEN,
+                           access_secret=ACCESS_SECRET, url=url, tuning=FAST) as p:
+        put(p, "o/auth.txt", b"signed")
+        assert get(p, "o/auth.txt") == b"signed"
+        header = next(r for r in sf.emulator.requests if "path/data" in r.path)
+        assert header.method == "POST"
+    with SmartFileProvider("/", client_token=CLIENT_TOKEN, client_secret=CLIENT_SECRET, access_token=ACCESS_TOKEN,
+                           access_secret="x" * 30, url=url, tuning=FAST) as bad, pytest.raises(errors.AuthError):
+        bad.stat("")
+
+
+def test_from_options_and_missing_credentials(sf: SmartFileSetup) -> None:
+    p = SmartFileProvider.from_options({"type": "smartfile", "url": sf.emulator.base_url, "key": KEY,
+                                        "password": PASSWORD, "root": "/sync"})
+    with p:
+        assert p.root_exists() and p.describe().endswith("/sync")
+    with pytest.raises(errors.ConfigError):
+        SmartFileProvider.from_options({"url": sf.emulator.base_url, "key": KEY})
+
+
+# ---- throttling and retries ---------------------------------------------------------------
+@pytest.mark.parametrize("style", ["429", "503"])
+def test_throttling_both_styles_is_waited_out(sf: SmartFileSetup, sleeps: Sleeps, style: str) -> None:
+    sf.emulator.inject(style, 2, retry_after=0.25)
+    assert sf.provider.stat("").kind is Kind.DIR
+    assert sleeps == [0.25, 0.25]
+
+
+def test_endless_throttling_gives_up_with_retry_after(sf: SmartFileSetup) -> None:
+    sf.emulator.inject("429", 50, retry_after=7)
+    with pytest.raises(errors.Throttled) as err:
+        sf.provider.stat("")
+    assert err.value.retry_after == 7 and err.value.retryable
+
+
+def test_server_errors_and_resets_are_retried(sf: SmartFileSetup, sleeps: Sleeps) -> None:
+    sf.emulator.inject("500", 2)
+    put(sf.provider, "r/a.txt", b"after two 500s")
+    sf.emulator.inject("reset", 1, method="GET")
+    assert get(sf.provider, "r/a.txt") == b"after two 500s"
+    sf.emulator.inject("reset", 1, method="POST", path="path/data")
+    put(sf.provider, "r/b.txt", b"upload resent from the start")  # a BytesIO rewinds
+    assert get(sf.provider, "r/b.txt") == b"upload resent from the start"
+    assert len(sleeps) == 4
+
+
+def test_retries_are_bounded(sf: SmartFileSetup) -> None:
+    sf.emulator.inject("502", 100)
+    with pytest.raises(errors.TransientError):
+        sf.provider.stat("")
+    assert len([r for r in sf.emulator.requests if r.status == 502]) == FAST.attempts
+
+
+def test_unsafe_request_is_not_repeated_after_a_reset(sf: SmartFileSetup) -> None:
+    put(sf.provider, "u/a.txt", b"a")
+    sf.emulator.inject("reset", 1, path="oper/rename")
+    with pytest.raises(errors.TransientError):
+        sf.provider.move("u/a.txt", "u/b.txt")
+    assert len([r for r in sf.emulator.requests if "oper/rename" in r.path]) == 1
+
+
+def test_download_resumes_after_a_mid_transfer_reset(sf: SmartFileSetup) -> None:
+    data = os.urandom(3 * MiB)
+    put(sf.provider, "big.bin", data)
+    sf.emulator.inject("reset-mid", 1, method="GET", path="path/data")
+    assert get(sf.provider, "big.bin") == data
+    resumed = [r for r in sf.emulator.requests if r.headers.get("Range")]
+    # a RST drops whatever was in flight, so the client resumes at or before the cut
+    assert len(resumed) == 1
+    assert 0 < int(resumed[0].headers["Range"].removeprefix("bytes=").rstrip("-")) <= len(data) // 2
+
+
+def test_error_mapping_is_by_status() -> None:
+    def answer(status: int, **headers: str) -> requests.Response:
+        r = requests.Response()
+        r.status_code, r._content = status, b'{"detail": "nope"}'
+        r.headers.update(headers)
+        return r
+
+    cases: list[tuple[requests.Response, type[errors.ProviderError]]] = [
+        (answer(401), errors.AuthError), (answer(403), errors.AuthError), (answer(404), errors.NotFound),
+        (answer(409), errors.Conflict), (answer(402), errors.QuotaExceeded), (answer(400), errors.PermanentError),
+        (answer(500), errors.TransientError), (answer(503), errors.TransientError),
+        (answer(501), errors.Unsupported), (answer(429), errors.Throttled),
+    ]
+    for response, cls in cases:
+        assert type(error_for(response)) is cls, response.status_code
+    assert error_for(answer(429, **{"Retry-After": "3"})).retry_after == 3  # type: ignore[attr-defined]
+    legacy = error_for(answer(503, **{"X-Throttle": "throttled; next=0.5 sec"}))
+    assert isinstance(legacy, errors.Throttled) and legacy.retry_after == 0.5
+    assert type(error_for(answer(409), on_conflict=errors.AlreadyExists)) is errors.AlreadyExists
+    assert type(error_for(exc=requests.ConnectionError("reset"))) is errors.TransientError
+
+
+# ---- tasks ------------------------------------------------------------------------------------
+def test_task_polling_waits_for_success(sf: SmartFileSetup, sleeps: Sleeps) -> None:
+    sf.emulator.app.configure({"pending_polls": 4})
+    put(sf.provider, "t/a.txt", b"a")
+    sf.provider.move("t/a.txt", "other/a.txt")
+    assert get(sf.provider, "other/a.txt") == b"a"
+    polls = [r for r in sf.emulator.requests if "/task/" in r.path]
+    assert len(polls) == 5
+    assert sleeps == sorted(sleeps) and sleeps[-1] <= FAST.poll_max  # backing off, capped
+
+
+def test_task_failure_and_errors_inside_success(sf: SmartFileSetup) -> None:
+    put(sf.provider, "t/a.txt", b"a")
+    sf.emulator.inject("task-failure", path="oper/remove")
+    with pytest.raises(errors.PermanentError) as err:
+        sf.provider.delete("t/a.txt")
+    assert err.value.path == "t/a.txt"
+    sf.emulator.inject("task-error", path="oper/copy")
+    with pytest.raises(errors.PermanentError):
+        sf.provider.copy("t/a.txt", "u/a.txt")
+    assert get(sf.provider, "t/a.txt") == b"a"
+
+
+def test_move_copy_delete_semantics(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    put(p, "m/a.txt", b"a")
+    put(p, "n/a.txt", b"taken")
+    moved = p.move("m/a.txt", "n/b.txt")  # folder and name change; the old name is taken there
+    assert moved.path == "n/b.txt" and get(p, "n/b.txt") == b"a" and get(p, "n/a.txt") == b"taken"
+    with pytest.raises(errors.AlreadyExists):
+        p.move("n/b.txt", "n/a.txt")
+    copied = p.copy("n/b.txt", "n/c.txt")  # same folder: goes through a staging folder
+    assert copied.mtime_ns == moved.mtime_ns and copied.hash == moved.hash
+    assert {e.path for e in p.list()} == {"m", "n", "n/a.txt", "n/b.txt", "n/c.txt"}
+    with pytest.raises(errors.AlreadyExists):
+        p.delete("n")
+    with pytest.raises(errors.NotFound):
+        p.delete("nothing")
+    p.delete("n", recursive=True)
+    assert [e.path for e in p.list()] == ["m"]
+
+
+# ---- listing, streaming, names ------------------------------------------------------------------
+def test_paging(sleeps: Sleeps) -> None:
+    tuning = Tuning(**{**FAST.__dict__, "page_size": 3})
+    with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
+        for i in range(10):
+            put(sf.provider, f"p/f{i:02}.txt", b"x")
+        listing = [e.path for e in sf.provider.list("p")]
+        assert sorted(listing) == [f"p/f{i:02}.txt" for i in range(10)]
+        pages = [r.query for r in sf.emulator.requests if "children=" in r.query]
+        assert sum("page=4" in q for q in pages) == 1 and not any("page=5" in q for q in pages)
+
+
+def test_large_upload_streams(sf: SmartFileSetup) -> None:
+    size = 20 * MiB
+    source = ReadTracker(size)
+    entry = sf.provider.write("big.bin", io.BufferedReader(source, 1 << 16), size, 0, expect=None)
+    assert entry.size == size and entry.hash == source.digest.hexdigest()
+    assert source.max_read <= MiB, "the provider read the whole file at once"
+    digest = hashlib.sha256()
+    with sf.provider.read("big.bin") as f:
+        while chunk := f.read(MiB):
+            digest.update(chunk)
+    assert digest.hexdigest() == entry.hash
+    upload = next(r for r in sf.emulator.requests if "path/data" in r.path and r.method == "POST")
+    assert int(upload.headers["Content-Length"]) > size  # streamed with a length, not chunked
+
+
+def test_hostile_names(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    names = [HOSTILE, "odd/100%41 #1?.txt", "odd/%2F and ~!*();:=$,[].txt"]
+    for path in names:
+        put(p, path, path.encode())
+    listed = {e.path for e in p.list()}
+    for path in names:
+        assert path in listed and get(p, path) == path.encode()
+    renamed = p.move(HOSTILE, "odd/ \" ' @ < > & + ≠.txt")
+    assert get(p, renamed.path) == HOSTILE.encode()
+    # a multipart upload keeps only what follows the last '\\' (Django's basename)
+    with pytest.raises(errors.InvalidName):
+        put(p, "odd/back\\slash.txt", b"x")
+
+
+def test_revs_mtimes_and_expect(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    first = put(p, "e.txt", b"one", 1_500_000_000_123_456_789)
+    assert first.mtime_ns == 1_500_000_000_123_456_789
+    second = p.write("e.txt", io.BytesIO(b"two"), 3, 1_500_000_001_000_000_000, expect=first.rev)
+    assert second.rev != first.rev  # same size, same second: our hash tells them apart
+    with pytest.raises(errors.Conflict):
+        p.write("e.txt", io.BytesIO(b"three"), 5, 0, expect=first.rev)
+    with pytest.raises(errors.Conflict):
+        p.write("e.txt", io.BytesIO(b"three"), 5, 0, expect=None)
+    touched = p.set_mtime("e.txt", 1_234_000_000_000_000_000)
+    assert touched.mtime_ns == 1_234_000_000_000_000_000 and touched.hash == second.hash
+
+
+def test_foreign_overwrite_is_not_trusted(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    ours = put(p, "f.txt", b"ours", 1_000_000_000_000_000_000)
+    official = smartfile.BasicClient(KEY, PASSWORD, url=sf.emulator.base_url)
+    official.post("/path/data/", "/sync", file=("f.txt", io.BytesIO(b"someone else's")))
+    theirs = p.stat("f.txt")
+    assert theirs.rev != ours.rev and theirs.hash is None
+    assert theirs.mtime_ns != ours.mtime_ns  # the server's time, not our stale attribute
+
+
+def test_upload_answer_as_one_object(sf: SmartFileSetup) -> None:
+    sf.emulator.app.configure({"upload_answer": "object"})
+    assert put(sf.provider, "obj.txt", b"x").size == 1
+
+
+def test_not_found_everywhere(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    for call in (lambda: p.stat("missing"), lambda: p.read("missing"), lambda: list(p.list("missing")),
+                 lambda: p.move("missing", "x"), lambda: p.signature("missing", io.BytesIO())):
+        with pytest.raises(errors.NotFound):
+            call()
+
+
+# ---- the sync API ---------------------------------------------------------------------------------
+def test_delta_upload_and_download_round_trip(sf: SmartFileSetup) -> None:
+    delta = pytest.importorskip("syncagent.delta", reason="syncagent/delta.py has not landed yet")
+    p = sf.provider
+    basis = os.urandom(MiB)
+    old = put(p, "d.bin", basis)
+    changed = basis[:1000] + b"hello world" + basis[1011:]
+    sig = io.BytesIO()
+    p.signature("d.bin", sig)
+    sig.seek(0)
+    assert sig.read(4) == bytes.fromhex("72730136")  # MD4, librsync 0.9.7
+    sig.seek(0)
+    diff = io.BytesIO()
+    delta.delta(sig, io.BytesIO(changed), diff)
+    diff.seek(0)
+    new = p.patch("d.bin", diff, len(changed), 1_700_000_000_000_000_000, expect=old.rev)
+    assert new.rev != old.rev and new.hash is None and get(p, "d.bin") == changed
+    local_sig = io.BytesIO()
+    delta.signature(io.BytesIO(basis), local_sig, hash="md4")
+    local_sig.seek(0)
+    back = io.BytesIO()
+    p.delta("d.bin", local_sig, back)
+    back.seek(0)
+    out = io.BytesIO()
+    delta.patch(io.BytesIO(basis), back, out)
+    assert out.getvalue() == changed
+    with pytest.raises(errors.Conflict):
+        p.patch("d.bin", io.BytesIO(b""), 0, 0, expect=old.rev)
+
+
+def test_write_any_overwrites(sf: SmartFileSetup) -> None:
+    put(sf.provider, "w.txt", b"1")
+    sf.provider.write("w.txt", io.BytesIO(b"22"), 2, 0, expect=ANY)
+    assert get(sf.provider, "w.txt") == b"22"

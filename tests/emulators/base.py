@@ -15,6 +15,7 @@ core does everything that is not the service's protocol:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import struct
@@ -99,7 +100,16 @@ class _Server(ThreadingHTTPServer):
         self.faults = Faults()
         self.log: list[LoggedRequest] = []
         self.log_lock = threading.Lock()
+        self.open: set[socket.socket] = set()
         super().__init__(addr, _Handler)
+
+    def drop_connections(self) -> None:
+        """End every keep-alive connection, so no handler thread outlives the server."""
+        with self.log_lock:
+            conns, self.open = list(self.open), set()
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -112,6 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
         # headers and body go out in separate writes: without NODELAY the
         # client's delayed ACK costs 40 ms per request
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self.server.log_lock:
+            self.server.open.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.log_lock:
+            self.server.open.discard(self.connection)
+        with contextlib.suppress(OSError):  # the peer (or a reset fault) already closed it
+            super().finish()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read the request log instead of stderr."""
@@ -209,12 +227,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _reset(self) -> None:
         """Cut the connection with a RST, the way a crashing proxy does."""
-        try:
+        with contextlib.suppress(OSError):
             self.wfile.flush()
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.connection.close()
-        except OSError:
-            pass
         self.close_connection = True
 
     # ---- control API ------------------------------------------------------------
@@ -289,6 +305,7 @@ class EmulatorServer:
             self._thread.join(5)
             self._thread = None
         self._server.server_close()
+        self._server.drop_connections()
         self.app.close()
 
     def __enter__(self) -> EmulatorServer:

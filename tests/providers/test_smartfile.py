@@ -343,3 +343,26 @@ def test_write_any_overwrites(sf: SmartFileSetup) -> None:
     put(sf.provider, "w.txt", b"1")
     sf.provider.write("w.txt", io.BytesIO(b"22"), 2, 0, expect=ANY)
     assert get(sf.provider, "w.txt") == b"22"
+
+
+def test_slow_answer_times_out_and_is_retried(sleeps: Sleeps) -> None:
+    tuning = Tuning(**{**FAST.__dict__, "timeout": 0.2})
+    with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
+        sf.emulator.inject("slow", 1, delay=0.5, method="GET")
+        assert sf.provider.stat("").kind is Kind.DIR
+        assert len(sleeps) == 1  # one backoff after the read timeout
+
+
+def test_no_handler_thread_outlives_the_emulator() -> None:
+    import threading
+
+    before = threading.active_count()
+    with smartfile_setup() as sf:
+        put(sf.provider, "x.txt", b"x")
+        official = smartfile.BasicClient(KEY, PASSWORD, url=sf.emulator.base_url)
+        assert official.get("/path/data", "/sync/x.txt").read() == b"x"
+    for _ in range(100):
+        if threading.active_count() <= before:
+            break
+        threading.Event().wait(0.01)
+    assert threading.active_count() <= before

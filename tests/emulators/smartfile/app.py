@@ -71,8 +71,8 @@ class SmartFileApp:
             from zoneinfo import ZoneInfo
 
             self.store.tz = ZoneInfo(str(options["timezone"]))
-        if "check_timestamps" in options:
-            self.auth.check_timestamps = bool(options["check_timestamps"])
+        if "check_timestamps" in options:  # may come as text from --option
+            self.auth.check_timestamps = str(options["check_timestamps"]).lower() in ("1", "true", "yes", "on")
 
     def fault_response(self, fault: Fault) -> Response:
         wait = f"{fault.retry_after:g}"
@@ -151,7 +151,7 @@ class SmartFileApp:
         return Response.json(200, {"ping": "pong"})
 
     def whoami(self, req: Request, rest: list[str], form: Form) -> Response:
-        user = {"username": self.auth.key[:8], "name": "Emulated User", "email": "user@example.invalid",
+        user = {"username": "emulated", "name": "Emulated User", "email": "user@example.invalid",
                 "owner": None}
         return Response.json(200, {"address": req.client, "user": user, "site": {"name": "emulator"}})
 

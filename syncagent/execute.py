@@ -81,6 +81,18 @@ class _Counter:
             self.digest.update(data)
         return data
 
+    def seekable(self) -> bool:
+        return self.digest is None and self.inner.seekable()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """A provider retrying an upload rewinds the stream; the count follows."""
+        pos = self.inner.seek(offset, whence)
+        self.count = min(self.count, pos)
+        return pos
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
     def fileno(self) -> int:
         if self.digest is not None:
             raise OSError("hashing: the bytes must come through read()")

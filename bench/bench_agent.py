@@ -16,9 +16,9 @@ import os
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from bench.bench_sync import SYNCAGENT, generate
@@ -45,13 +45,17 @@ def start_agent(local: Path, remote: Path, state: Path, poll: float = 30.0) -> s
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def wait_for(pred: object, timeout: float) -> bool:
+def wait_for(pred: Callable[[], bool], timeout: float) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if pred():  # type: ignore[operator]
+        if pred():
             return True
         time.sleep(0.002)
     return False
+
+
+def _arrived(target: Path, data: bytes) -> Callable[[], bool]:
+    return lambda: target.exists() and target.read_bytes() == data
 
 
 def settle(remote: Path, files: int, timeout: float = 600) -> None:
@@ -73,7 +77,7 @@ def latency(base: Path, changes: int) -> tuple[list[float], float, float, float]
             t0 = time.monotonic()
             (local / f"d{i % 100:04}" / f"changed-{i}.txt").write_bytes(data)
             target = remote / f"d{i % 100:04}" / f"changed-{i}.txt"
-            if not wait_for(lambda t=target, d=data: t.exists() and t.read_bytes() == d, 10):  # type: ignore[misc]
+            if not wait_for(_arrived(target, data), 10):
                 raise RuntimeError(f"change {i} did not arrive within 10 s")
             samples.append(time.monotonic() - t0)
             time.sleep(0.3)
@@ -139,4 +143,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -54,6 +54,8 @@ def main() -> None:
             for _ in range(args.size_mib):
                 f.write(os.urandom(1 << 20))
         (work / "emu").mkdir()
+        past = time.time_ns() - 60_000_000_000  # not "racy": no extra hashing pass
+        os.utime(big, ns=(past, past))
         with smartfile_setup(work / "emu", root="/bench") as s:
             store = Store(work / "state")
             engine = Engine(local, s.provider, "sf:/bench", store, SyncOptions(), Reporter(quiet=True))
@@ -72,6 +74,7 @@ def main() -> None:
             with open(big, "r+b") as f:
                 f.seek(size // 2)
                 f.write(os.urandom(1 << 20))
+            os.utime(big, ns=(past + 10**9, past + 10**9))
             s.emulator.clear_log()
             t0 = time.perf_counter()
             second = engine.sync()

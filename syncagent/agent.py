@@ -255,19 +255,37 @@ class Agent:
             self.scheduler.add_job(r.poll, "interval", seconds=r.spec.poll_interval, id=f"poll-{r.spec.name}",
                                    max_instances=1, coalesce=True)
         self.scheduler.start()
+        from syncagent.sdnotify import Notifier
+
+        notify = Notifier()
         for r in self.runners:
             r.start()
         self.log.info("agent started", pairs=[r.spec.name for r in self.runners])
         ready_sent = False
+        last_beat = last_dog = time.monotonic()
         while not self.stop.is_set():
-            if not ready_sent and all(r.ready.is_set() for r in self.runners):
+            if not ready_sent and all(r.ready.is_set() or r.failures for r in self.runners):
                 ready_sent = True
+                notify.ready(f"watching {len(self.runners)} pair(s)")
                 if self.on_ready:
                     self.on_ready()
+            now = time.monotonic()
+            if notify.watchdog_interval and now - last_dog >= notify.watchdog_interval:
+                notify.watchdog()
+                last_dog = now
+            if now - last_beat >= 10.0:
+                heartbeat = getattr(self.status, "heartbeat", None)
+                if heartbeat:
+                    heartbeat()
+                last_beat = now
             self.stop.wait(0.2)
+        notify.stopping()
         self.scheduler.shutdown(wait=False)
         for r in self.runners:
             r.join(timeout=10)
+        stopped = getattr(self.status, "stopped", None)
+        if stopped:
+            stopped()
         self.log.info("agent stopped")
         return 0
 

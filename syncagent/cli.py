@@ -55,9 +55,11 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True)
 @click.option("--log-format", type=click.Choice(["console", "json"]), default=None)
 @click.option("--json", "json_out", is_flag=True, help="Print a machine-readable summary.")
+@click.option("--config", "config_path", envvar="SYNCAGENT_CONFIG", default=None,
+              help="Config file with named remotes (env SYNCAGENT_CONFIG).")
 def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
          max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, verbose: int, quiet: bool,
-         log_format: str | None, json_out: bool) -> None:
+         log_format: str | None, json_out: bool, config_path: str | None) -> None:
     """Sync LOCAL with REMOTE once (a folder path, local:/path or NAME:path)."""
     from syncagent import log
     from syncagent.report import Reporter
@@ -66,7 +68,7 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
     reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out)
     try:
         summary = _run_sync(local, remote, mode, dry_run, state_dir, force, max_delete, excludes,
-                            no_trash, delta, reporter)
+                            no_trash, delta, reporter, config_path)
     except errors.SyncAgentError as exc:
         _fail(exc)
         return
@@ -75,13 +77,14 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
 
 
 def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
-              max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, reporter: Any) -> Any:
+              max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, reporter: Any,
+              config_path: str | None = None) -> Any:
     from syncagent.engine import Engine, SyncOptions
     from syncagent.reconcile import Mode
     from syncagent.remotes import open_remote
     from syncagent.state import Store
 
-    provider, spec = open_remote(remote)
+    provider, spec = open_remote(remote, config_path)
     store = Store(state_dir or default_state_dir())
     try:
         options = SyncOptions(mode=Mode(mode), dry_run=dry_run, force=force, max_delete=max_delete,
@@ -107,19 +110,70 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
         config_path: str | None, excludes: tuple[str, ...], log_format: str | None) -> None:
     """Keep LOCAL and REMOTE in sync until stopped (or every pair of the config file)."""
     from syncagent import log
-    from syncagent.agent import Agent, PairSpec, WatchdogWatcher
-    from syncagent.reconcile import Mode
+    from syncagent.agent import Agent
 
     log.configure(log_format)
     if (local is None) != (remote is None):
         raise click.UsageError("give both LOCAL and REMOTE, or neither (then the config file's pairs run)")
-    if local is None or remote is None:
-        raise click.UsageError("no pair given (pairs from the config file come with the config support)")
-    pairs = [PairSpec(name=local.name or "pair", local=Path(os.path.abspath(local)), remote=remote,
-                      mode=Mode(mode), poll_interval=poll_interval, excludes=list(excludes))]
-    agent = Agent(pairs, state_dir or default_state_dir(), watcher_factory=WatchdogWatcher,
-                  config_path=config_path)
+    try:
+        pairs, cfg_state, watcher = _agent_pairs(local, remote, poll_interval, mode, excludes, config_path)
+    except errors.SyncAgentError as exc:
+        _fail(exc)
+        return
+    state = state_dir or (Path(cfg_state) if cfg_state else default_state_dir())
+    from syncagent.status import StatusFile
+
+    status = StatusFile(state, [(p.name, str(p.local), p.remote) for p in pairs])
+    agent = Agent(pairs, state, watcher_factory=watcher, config_path=config_path, status=status)
     sys.exit(agent.run())
+
+
+def _agent_pairs(local: Path | None, remote: str | None, poll_interval: float, mode: str,
+                 excludes: tuple[str, ...], config_path: str | None) -> tuple[list[Any], str | None, Any]:
+    from syncagent import config
+    from syncagent.agent import PairSpec, WatchdogWatcher
+    from syncagent.reconcile import Mode
+
+    if local is not None and remote is not None:
+        pairs = [PairSpec(name=local.name or "pair", local=Path(os.path.abspath(local)), remote=remote,
+                          mode=Mode(mode), poll_interval=poll_interval, excludes=list(excludes))]
+        return pairs, None, WatchdogWatcher
+    cfg = config.load(config_path, missing_ok=False) if config_path else config.load()
+    if not cfg.pairs:
+        raise errors.ConfigError("no pairs to run: give LOCAL REMOTE, or add `pairs:` to the config file "
+                                 f"({config_path or config.default_path()})")
+    pairs = [PairSpec(name=p.display_name(), local=Path(p.local), remote=p.remote, mode=Mode(p.mode),
+                      poll_interval=p.poll_interval, full_rescan_interval=p.full_rescan_interval,
+                      excludes=list(p.exclude) + list(excludes), max_delete=p.max_delete, delta=p.delta)
+             for p in cfg.pairs]
+    return pairs, cfg.state_dir, WatchdogWatcher
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def status(state_dir: Path | None, as_json: bool) -> None:
+    """Show each pair's state as the running agent reports it."""
+    import json
+
+    from syncagent.status import read, render
+
+    data = read(state_dir or default_state_dir())
+    click.echo(json.dumps(data, ensure_ascii=False, indent=1) if as_json else render(data))
+
+
+@main.command()
+@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def activity(state_dir: Path | None, as_json: bool) -> None:
+    """Show the last transfers of the agent."""
+    import json
+
+    from syncagent.status import read, render_activity
+
+    data = read(state_dir or default_state_dir())
+    click.echo(json.dumps(data.get("activity", []), ensure_ascii=False, indent=1) if as_json
+               else render_activity(data))
 
 
 from syncagent.cli_remote import register as _register_remote_commands  # noqa: E402

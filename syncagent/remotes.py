@@ -38,5 +38,14 @@ def open_remote(spec: str, config_path: str | None = None) -> tuple[Provider, st
 
 
 def open_named(name: str, path: str, config_path: str | None) -> tuple[Provider, str]:
-    raise errors.UsageError(
-        f"unknown remote {name!r}: give a folder path or local:/path (named remotes come from the config file)")
+    """A remote defined in the config file (`NAME:path`)."""
+    from syncagent import config
+    from syncagent.providers.registry import build
+
+    cfg = config.load(config_path)
+    remote = cfg.remotes.get(name)
+    if remote is None:
+        known = ", ".join(sorted(cfg.remotes)) or "none defined"
+        raise errors.UsageError(
+            f"unknown remote {name!r} (configured: {known}); add it with `syncagent config add {name} TYPE ...`")
+    return build(name, remote.type, remote.options(), path), f"{name}:{path.strip('/')}"

@@ -1,0 +1,134 @@
+"""The status file the running agent keeps current, and its readers.
+
+One JSON file in the state dir, replaced atomically (temp + rename) on every
+change: per pair its state (idle, syncing, paused, error, refused), last
+sync, pending items, recent errors and conflicts; the last transfers
+(activity); the agent's pid and a heartbeat. `syncagent status` reads it and
+says clearly when no agent runs (pid gone, or heartbeat stale).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from syncagent.report import Summary
+
+FILE_NAME = "status.json"
+STALE_AFTER = 120.0   # seconds without a heartbeat: the agent is gone
+KEEP_ERRORS = 20
+KEEP_ACTIVITY = 100
+
+
+def _iso(t: float | None) -> str | None:
+    return None if t is None else time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(t))
+
+
+class StatusFile:
+    """The agent's side: a thread-safe writer (the StatusSink of agent.py)."""
+
+    def __init__(self, state_dir: Path, pairs: list[tuple[str, str, str]]) -> None:
+        self.path = state_dir / FILE_NAME
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.lock = threading.Lock()
+        self.data: dict[str, Any] = {
+            "pid": os.getpid(), "started": _iso(time.time()), "heartbeat": time.time(),
+            "pairs": {name: {"name": name, "local": local, "remote": remote, "state": "starting",
+                             "last_sync": None, "pending": 0, "errors": [], "conflicts": []}
+                      for name, local, remote in pairs},
+            "activity": [],
+        }
+        self._write()
+
+    def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
+                   error: str | None = None, pending: int = 0) -> None:
+        with self.lock:
+            pair = self.data["pairs"].setdefault(name, {"name": name, "errors": [], "conflicts": []})
+            pair["state"] = state
+            pair["pending"] = pending
+            now = time.time()
+            if summary is not None:
+                pair["last_sync"] = _iso(now)
+                pair["last_summary"] = {k: v for k, v in summary.as_dict().items()
+                                        if k not in ("error_list", "conflict_list")}
+                pair["conflicts"] = (pair["conflicts"] + summary.conflict_list)[-KEEP_ERRORS:]
+                for e in summary.error_list:
+                    pair["errors"] = (pair["errors"] + [{"time": _iso(now), **e}])[-KEEP_ERRORS:]
+                if summary.changed_anything():
+                    self.data["activity"] = (self.data["activity"] + [{
+                        "time": _iso(now), "pair": name, "uploaded": summary.uploaded,
+                        "downloaded": summary.downloaded,
+                        "deleted": summary.deleted_local + summary.deleted_remote, "moved": summary.moved,
+                        "conflicts": summary.conflicts, "bytes": summary.bytes_sent + summary.bytes_received,
+                    }])[-KEEP_ACTIVITY:]
+            if error is not None and (summary is None or not summary.error_list):
+                pair["errors"] = (pair["errors"] + [{"time": _iso(now), "error": error}])[-KEEP_ERRORS:]
+            self._write()
+
+    def heartbeat(self) -> None:
+        with self.lock:
+            self._write()
+
+    def stopped(self) -> None:
+        with self.lock:
+            self.data["stopped"] = _iso(time.time())
+            self.data["pid"] = None
+            self._write()
+
+    def _write(self) -> None:
+        self.data["heartbeat"] = time.time()
+        tmp = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.data, indent=1, ensure_ascii=False))
+        os.replace(tmp, self.path)
+
+
+def read(state_dir: Path, now: float | None = None) -> dict[str, Any]:
+    """The status as the last agent wrote it, plus `running`."""
+    try:
+        data: dict[str, Any] = json.loads((state_dir / FILE_NAME).read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {"running": False, "pairs": {}, "activity": []}
+    pid = data.get("pid")
+    alive = isinstance(pid, int) and _pid_alive(pid)
+    fresh = (now or time.time()) - float(data.get("heartbeat") or 0) < STALE_AFTER
+    data["running"] = bool(alive and fresh)
+    return data
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def render(data: dict[str, Any]) -> str:
+    lines = []
+    if data.get("running"):
+        lines.append(f"agent running (pid {data['pid']}, since {data.get('started')})")
+    else:
+        lines.append("no agent is running" + (f" (last stopped {data['stopped']})" if data.get("stopped") else "")
+                     + ("; last known state:" if data.get("pairs") else ""))
+    for pair in data.get("pairs", {}).values():
+        lines.append(f"  {pair['name']:<16} {pair.get('state', '?'):<8} last sync {pair.get('last_sync') or 'never'}"
+                     f"  pending {pair.get('pending', 0)}  {pair.get('local')} <-> {pair.get('remote')}")
+        for e in pair.get("errors", [])[-3:]:
+            lines.append(f"      error {e.get('time')}: {e.get('path', '')} {e.get('error')}".rstrip())
+        for c in pair.get("conflicts", [])[-3:]:
+            lines.append(f"      conflict copy: {c}")
+    return "\n".join(lines)
+
+
+def render_activity(data: dict[str, Any]) -> str:
+    rows = data.get("activity", [])
+    if not rows:
+        return "no transfers recorded"
+    return "\n".join(f"{r['time']}  {r['pair']:<16} up {r['uploaded']} down {r['downloaded']} "
+                     f"deleted {r['deleted']} moved {r['moved']} conflicts {r['conflicts']}" for r in rows[-30:])

@@ -62,7 +62,7 @@ class ProviderError(SyncAgentError):
 
     def __init__(self, message: str = "", *, path: str | None = None) -> None:
         self.path = path
-        super().__init__(message if path is None else f"{message} ({path})" if message else path)
+        super().__init__(message if not path else f"{message} ({path})" if message else path)
 
 
 class AuthError(ProviderError):

@@ -10,9 +10,17 @@ from syncagent.report import Summary
 from syncagent.sdnotify import Notifier
 
 
+def _recorder(ran: list[list[str]]) -> service.Runner:
+    def run(cmd: list[str]) -> int:
+        ran.append(cmd)
+        return 0
+
+    return run
+
+
 def test_systemd_unit_is_rendered_and_enabled(tmp_path: Path) -> None:
     ran: list[list[str]] = []
-    done = service.install("/etc/sa.yaml", target=tmp_path, runner=lambda cmd: ran.append(cmd) or 0,
+    done = service.install("/etc/sa.yaml", target=tmp_path, runner=_recorder(ran),
                            platform="linux")
     unit = (tmp_path / "syncagent.service").read_text()
     for line in ("Type=notify", "Restart=on-failure", "RestartPreventExitStatus=78", "WatchdogSec=",
@@ -20,14 +28,14 @@ def test_systemd_unit_is_rendered_and_enabled(tmp_path: Path) -> None:
         assert line in unit
     assert ["systemctl", "--user", "enable", "--now", "syncagent.service"] in ran
     assert done[0].startswith("wrote")
-    service.uninstall(target=tmp_path, runner=lambda cmd: ran.append(cmd) or 0, platform="linux")
+    service.uninstall(target=tmp_path, runner=_recorder(ran), platform="linux")
     assert not (tmp_path / "syncagent.service").exists()
     assert ["systemctl", "--user", "disable", "--now", "syncagent.service"] in ran
 
 
 def test_launchd_plist(tmp_path: Path) -> None:
     ran: list[list[str]] = []
-    service.install(None, target=tmp_path, runner=lambda cmd: ran.append(cmd) or 0, platform="darwin")
+    service.install(None, target=tmp_path, runner=_recorder(ran), platform="darwin")
     plist = (tmp_path / "com.syncagent.agent.plist").read_text()
     assert "<string>run</string>" in plist and "KeepAlive" in plist
     assert ran[0][:2] == ["launchctl", "load"]

@@ -53,6 +53,8 @@ class NullStatus:
 
 class Watcher(Protocol):
     def start(self) -> None: ...
+    def restart(self) -> None: ...
+    def alive(self) -> bool: ...
     def stop(self) -> None: ...
     def suppress(self, path: str) -> None: ...
 
@@ -132,6 +134,12 @@ class PairRunner:
         if self.watcher is not None:
             self.watcher.start()
         self.thread.start()
+
+    def check_watcher(self) -> None:
+        alive = getattr(self.watcher, "alive", None)
+        if alive is not None and not alive() and not self.stop.is_set():
+            self.log.warning("the file watcher stopped; restarting it and looking at everything")
+            self.watcher.restart()  # type: ignore[union-attr]
 
     def join(self, timeout: float) -> None:
         self.thread.join(timeout)
@@ -278,6 +286,8 @@ class Agent:
                 if heartbeat:
                     heartbeat()
                 last_beat = now
+            for r in self.runners:
+                r.check_watcher()
             self.stop.wait(0.2)
         notify.stopping()
         self.scheduler.shutdown(wait=False)
@@ -289,60 +299,3 @@ class Agent:
         self.log.info("agent stopped")
         return 0
 
-
-class WatchdogWatcher:
-    """A watchdog observer that reports relative dirty paths, dropping the
-    agent's temp files and its own recent writes."""
-
-    SUPPRESS_FOR = 2.0
-
-    def __init__(self, root: Path, on_change: Callable[[set[str], bool], None]) -> None:
-        self.root = root
-        self.on_change = on_change
-        self.own: dict[str, float] = {}
-        self.observer: Any = None
-
-    def suppress(self, path: str) -> None:
-        self.own[path] = time.monotonic() + self.SUPPRESS_FOR
-
-    def _rel(self, abspath: str) -> str | None:
-        from syncagent.paths import is_temp_name, nfc
-
-        root = str(self.root)
-        if not abspath.startswith(root + "/"):
-            return None
-        rel = nfc(abspath[len(root) + 1:])
-        if is_temp_name(rel.rsplit("/", 1)[-1]):
-            return None
-        until = self.own.get(rel)
-        if until is not None and time.monotonic() < until:
-            return None
-        return rel
-
-    def start(self) -> None:
-        from watchdog.events import FileSystemEvent, FileSystemEventHandler
-        from watchdog.observers import Observer
-
-        watcher = self
-
-        class Handler(FileSystemEventHandler):
-            def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write") or (
-                        event.is_directory and event.event_type == "modified"):
-                    return
-                paths = {watcher._rel(str(event.src_path))}
-                if getattr(event, "dest_path", ""):
-                    paths.add(watcher._rel(str(event.dest_path)))
-                paths.discard(None)
-                if paths:
-                    watcher.on_change({p for p in paths if p is not None}, False)
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.observer = Observer()
-        self.observer.schedule(Handler(), str(self.root), recursive=True)
-        self.observer.start()
-
-    def stop(self) -> None:
-        if self.observer is not None:
-            self.observer.stop()
-            self.observer.join(timeout=5)

@@ -131,8 +131,9 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
 def _agent_pairs(local: Path | None, remote: str | None, poll_interval: float, mode: str,
                  excludes: tuple[str, ...], config_path: str | None) -> tuple[list[Any], str | None, Any]:
     from syncagent import config
-    from syncagent.agent import PairSpec, WatchdogWatcher
+    from syncagent.agent import PairSpec
     from syncagent.reconcile import Mode
+    from syncagent.watch import WatchdogWatcher
 
     if local is not None and remote is not None:
         pairs = [PairSpec(name=local.name or "pair", local=Path(os.path.abspath(local)), remote=remote,

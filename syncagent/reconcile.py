@@ -186,15 +186,37 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
             src = gone.get(l.ino) if l is not None else None
             if l is not None and src is not None and p not in remote and _same_local(l, base[src]):
                 moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
-    if mode is not Mode.UPLOAD and remote_ids:
-        gone_r = {base[p].rid: p for p in olds
-                  if p not in remote and base[p].rid and p in local and local_state(local[p], base[p]) is State.SAME}
+    if mode is not Mode.UPLOAD:
+        # A remote rename keeps the item's id; where the service has no ids,
+        # a file with the same content hash and size stands in for one.
+        def remote_key(kind: str, rid: str | None, rhash: str | None, size: int) -> str | None:
+            if remote_ids:
+                return rid
+            return f"{rhash}:{size}" if kind == FILE and rhash else None
+
+        gone_r: dict[str, str] = {}
+        for p in olds:
+            b = base[p]
+            key = remote_key(b.kind, b.rid, b.rhash, b.rsize)
+            if key and p not in remote and p in local and local_state(local[p], b) is State.SAME:
+                gone_r.setdefault(key, p)
         for p in news:
             r = remote.get(p)
-            src = gone_r.get(r.id) if r is not None and r.id else None
+            key = remote_key(str(r.kind), r.id, r.hash, r.size) if r is not None else None
+            src = gone_r.pop(key, None) if key else None
             if r is not None and src is not None and p not in local and _same_remote(r, base[src]):
                 moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
     return _outermost(moves)
+
+
+def _adopt_remote_revs(base: dict[str, Base], remote: dict[str, RemoteEntry], folder: str) -> None:
+    """A service may give a renamed item a new rev; the content did not
+    change (same size and mtime), so the moved base rows take the new revs
+    instead of reading as remote edits."""
+    for q in [q for q in base if q == folder or is_under(q, folder)]:
+        r, b = remote.get(q), base[q]
+        if r is not None and _same_remote(r, b) and (b.kind == DIR or r.hash is None or r.hash == b.rhash):
+            base[q] = b._replace(rrev=r.rev, rid=r.id)
 
 
 def _same_local(l: Entry, b: Base) -> bool:
@@ -261,6 +283,8 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
         for m in moves:
             rekey(base, m.path, m.dst)  # type: ignore[arg-type]
             rekey(remote if m.op is Op.MOVE_REMOTE else local, m.path, m.dst)  # type: ignore[arg-type]
+            if m.op is Op.MOVE_LOCAL:
+                _adopt_remote_revs(base, remote, m.dst)
         result.moves = moves
         busy = busy_paths(local, remote, base)
     result.local, result.remote, result.base = local, remote, dict(base) if not moves else base

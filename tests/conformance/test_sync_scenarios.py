@@ -198,3 +198,20 @@ def test_faults_during_a_sync_then_convergence(fresh_target: Target, tmp_path: P
         raise AssertionError("the sync never converged after the faults cleared")
     assert tree(local) == remote_tree(fresh_target)
     assert not sync(fresh_target, local, state).changed_anything()
+
+
+def test_remote_rename_is_a_local_move(fresh_target: Target, tmp_path: Path) -> None:
+    import pytest
+
+    caps = fresh_target.provider.capabilities
+    if not caps.ids and not caps.hash_kind:
+        pytest.skip("neither ids nor content hashes: a remote rename is a delete plus a download")
+    local, state = tmp_path / "local", tmp_path / "state"
+    write(local / "big/video.bin", b"v" * 300_000)
+    sync(fresh_target, local, state)
+    ino = (local / "big/video.bin").stat().st_ino
+    fresh_target.provider.move("big/video.bin", "big/renamed.bin")
+    s = sync(fresh_target, local, state)
+    assert s.errors == 0 and s.downloaded == 0 and s.moved == 1, s
+    assert (local / "big/renamed.bin").stat().st_ino == ino
+    assert tree(local) == remote_tree(fresh_target)

@@ -208,3 +208,12 @@ def test_mtime_only_change_transfers_nothing() -> None:
     l["a"] = l["a"]._replace(mtime_ns=l["a"].mtime_ns + 10)
     the_plan = plan(l, r, b, {"a": True})
     assert [a.op for a in the_plan.actions] == [Op.MTIME_REMOTE]
+
+
+def test_remote_rename_without_ids_is_found_by_content_hash() -> None:
+    base = {"a": "A"}
+    l, r, b, same = views(dict(base), {}, base)
+    b["a"] = b["a"]._replace(rhash="sha256:aa", rid=None)
+    r = {"z": RemoteEntry("z", Kind.FILE, 1, b["a"].rmtime_ns, "other-rev", "sha256:aa", None)}
+    the_plan = plan(l, r, b, same, remote_ids=False)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_LOCAL, "a", "z")]

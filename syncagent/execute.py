@@ -373,9 +373,12 @@ class Executor:
                 stream.settle(seen.size)
                 if stream.digest is not None:
                     self.ctx.hashes[a.path] = stream.digest.hexdigest()
-            if stat_entry(path) != seen:
-                staged.abort()
-                raise errors.Conflict("changed while it was read", path=a.path)
+                # The open descriptor still names the bytes we read: a write during the
+                # copy shows in its size or mtime (a rename over the path leaves our
+                # snapshot whole, and the next run sees the new file).
+                if _fstat_entry(f) != seen:
+                    staged.abort()
+                    raise errors.Conflict("changed while it was read", path=a.path)
             return staged
 
         return with_retries(attempt), seen, seen.size, 0

@@ -118,14 +118,25 @@ class Engine:
             return None
         return {p for p in changed if p.rpartition("/")[0] not in changed}
 
+    def _phase(self, name: str, started: float, detail: str = "") -> float:
+        """With -v: how long each phase took (where the time of a slow run goes)."""
+        now = time.monotonic()
+        if self.reporter.verbose:
+            self.reporter.info(f"  {name:<10} {now - started:7.3f} s  {detail}".rstrip())
+        return now
+
     def _sync(self, summary: Summary) -> None:
+        t = time.monotonic()
         base = self.store.load_base(self.pair)
+        t = self._phase("base", t, f"{len(base)} rows")
         self._check_roots(bool(base))
         local_scan, remote_scan, remote_list = self._scan_both()
+        t = self._phase("scan", t, f"{len(local_scan.entries)} local, {len(remote_list)} remote")
         self._remove_stale_temps(local_scan, remote_scan)
         local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
         base = self._settle_racy(local, remote, base)
         self._guard_empty(local, remote, base)
+        self._phase("views", t)
         self._plan_and_run(summary, local, remote, base, hidden, sum(1 for b in base.values() if b.kind == FILE))
 
     def _sync_paths(self, summary: Summary, paths: set[str]) -> None:
@@ -155,7 +166,9 @@ class Engine:
 
     def _plan_and_run(self, summary: Summary, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                       base: dict[str, Base], hidden: set[str], base_files: int) -> None:
+        t = time.monotonic()
         the_plan = self._plan(local, remote, base, hidden)
+        self._phase("plan", t, f"{len(the_plan.actions) + len(the_plan.moves)} actions")
         if the_plan.conflicts:
             local = self._resolve_conflicts(the_plan, local, remote, summary)
             the_plan = self._plan(local, remote, base, hidden)

@@ -65,7 +65,8 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
     from syncagent.report import Reporter
 
     log.configure(log_format)
-    reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out)
+    reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out,
+                        json_logs=log_format == "json")
     try:
         summary = _run_sync(local, remote, mode, dry_run, state_dir, force, max_delete, excludes,
                             no_trash, delta, reporter, config_path)

@@ -64,8 +64,9 @@ class Reporter:
     """Console output of a run. `quiet` keeps only warnings, errors and the summary."""
 
     def __init__(self, *, quiet: bool = False, verbose: bool = False, json_summary: bool = False,
-                 out: IO[str] | None = None, err: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, err: IO[str] | None = None, json_logs: bool = False) -> None:
         self.quiet, self.verbose, self.json_summary = quiet, verbose, json_summary
+        self.json_logs = json_logs  # warnings and errors as structlog JSON lines (--log-format json)
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._bar = self.err.isatty() and not quiet and not json_summary
@@ -82,10 +83,20 @@ class Reporter:
 
     def warn(self, message: str, path: str | None = None) -> None:
         self._clear_bar()
+        if self.json_logs:
+            from syncagent.log import get_logger
+
+            get_logger().warning(message, path=path)
+            return
         self.err.write(f"warning: {message}{': ' + path if path else ''}\n")
 
     def error(self, message: str, path: str | None = None) -> None:
         self._clear_bar()
+        if self.json_logs:
+            from syncagent.log import get_logger
+
+            get_logger().error(message, path=path)
+            return
         self.err.write(f"error: {message}{': ' + path if path else ''}\n")
 
     def info(self, message: str) -> None:

@@ -80,13 +80,13 @@ class Engine:
         when it cannot be trusted (first sync, non-ASCII names)."""
         started = time.monotonic()
         summary = Summary(dry_run=self.options.dry_run)
-        if paths is not None and (not paths or any(not p.isascii() for p in paths)):
-            paths = None if paths else set()
+        if paths is not None and not paths:
+            return summary  # nothing is dirty
+        if paths is not None and any(not p.isascii() for p in paths):
+            paths = None
         with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
             try:
-                if paths is not None and not paths:
-                    pass
-                elif paths is not None and self.store.count_base(self.pair):
+                if paths is not None and self.store.count_base(self.pair):
                     self._sync_paths(summary, paths)
                 else:
                     self._sync(summary)

@@ -127,17 +127,48 @@ class Engine:
 
     def _sync(self, summary: Summary) -> None:
         t = time.monotonic()
-        base = self.store.load_base(self.pair)
-        t = self._phase("base", t, f"{len(base)} rows")
-        self._check_roots(bool(base))
+        self._check_roots(self.store.count_base(self.pair) > 0)
         local_scan, remote_scan, remote_list = self._scan_both()
         t = self._phase("scan", t, f"{len(local_scan.entries)} local, {len(remote_list)} remote")
         self._remove_stale_temps(local_scan, remote_scan)
+        has_files = {"local": any(e.kind == FILE for e in local_scan.entries.values()),
+                     "remote": any(e.kind == "file" for e in remote_list)}
+        base, base_files, remote_list = self._set_aside_quiet(local_scan.entries, remote_list)
+        t = self._phase("base", t, f"{len(base)} rows differ, {base_files} files synced before")
         local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
         base = self._settle_racy(local, remote, base)
-        self._guard_empty(local, remote, base)
+        self._guard_empty(has_files, base_files)
         self._phase("views", t)
-        self._plan_and_run(summary, local, remote, base, hidden, sum(1 for b in base.values() if b.kind == FILE))
+        self._plan_and_run(summary, local, remote, base, hidden, base_files)
+
+    def _set_aside_quiet(self, local: dict[str, Entry], remote_list: list[RemoteEntry]
+                         ) -> tuple[dict[str, Base], int, list[RemoteEntry]]:
+        """Stream the base once and drop every path unchanged on both sides
+        from the views (`local` is pruned in place): a quiet path of a big
+        tree costs one comparison and no memory afterwards. Returns the full
+        base rows of the rest, the number of files in the base, and the
+        remaining remote entries.
+
+        A case-insensitive remote keeps every name in view: the name-clash
+        check needs them all."""
+        remote = {e.path: e for e in remote_list}
+        prune = not self.remote.capabilities.case_insensitive
+        lget, rget = local.get, remote.get
+        changed: list[str] = []
+        files = 0
+        for path, kind, size, mtime_ns, ino, rrev in self.store.iter_base_brief(self.pair):
+            l, r = lget(path), rget(path)
+            if kind == FILE:
+                files += 1
+                quiet = not (l is None or r is None or l.kind != FILE or r.kind != FILE or l.size != size
+                             or l.mtime_ns != mtime_ns or l.ino != ino or r.rev != rrev)
+            else:
+                quiet = not (l is None or r is None or l.kind != kind or r.kind != kind)
+            if not quiet:
+                changed.append(path)
+            elif prune:
+                del local[path], remote[path]
+        return self.store.load_base_paths(self.pair, changed), files, list(remote.values())
 
     def _sync_paths(self, summary: Summary, paths: set[str]) -> None:
         """Sync a few dirty paths: stat them (and scan the folders among
@@ -159,7 +190,7 @@ class Engine:
             if p in paths and entry.kind == "dir":
                 remote_list.extend(self.remote.list(p))
         base = self.store.load_base_under(self.pair, roots)
-        base.update(self.store.load_base_exact(self.pair, {a for q in roots for a in _ancestors(q)}))
+        base.update(self.store.load_base_paths(self.pair, {a for q in roots for a in _ancestors(q)}))
         local, remote, base, hidden = self._views(local_scan, remote_list, None, base)
         base = self._settle_racy(local, remote, base)
         self._plan_and_run(summary, local, remote, base, hidden, self.store.count_base_files(self.pair))
@@ -428,15 +459,13 @@ class Engine:
             os.unlink(src)
 
     # ---- guards --------------------------------------------------------------
-    def _guard_empty(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
-                     base: dict[str, Base]) -> None:
-        if self.options.force or not any(b.kind == FILE for b in base.values()):
+    def _guard_empty(self, has_files: dict[str, bool], base_files: int) -> None:
+        if self.options.force or not base_files:
             return
         mode = self.options.mode
-        sides = {"local": local, "remote": remote}
         check = ["local"] if mode is Mode.UPLOAD else ["remote"] if mode is Mode.DOWNLOAD else ["local", "remote"]
         for name in check:
-            if not any(e.kind == FILE for e in sides[name].values()):  # type: ignore[attr-defined]
+            if not has_files[name]:
                 raise errors.GuardRefused(
                     f"the {name} side lists no files while the last sync saw some "
                     "(an unmounted disk or an expired share?); nothing was changed. "

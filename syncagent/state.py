@@ -175,6 +175,25 @@ class Store:
         cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ?", (pair,))
         return {row[0]: Base._make(row[1:]) for row in cur}
 
+    def iter_base_brief(self, pair: int) -> Iterator[tuple[str, str, int, int, int, str]]:
+        """(path, kind, size, mtime_ns, ino, rrev) of every row, streamed: enough
+        to tell an unchanged path without holding a full row for each."""
+        cur = database.execute_sql("SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ?", (pair,))
+        yield from cur
+
+    def load_base_paths(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:
+        """Full rows of some paths, in batches of one query each."""
+        cols = ", ".join(BASE_COLUMNS)
+        wanted = list(paths)
+        out: dict[str, Base] = {}
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i:i + 500]
+            marks = ", ".join("?" * len(chunk))
+            cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ? AND path IN ({marks})",
+                                       (pair, *chunk))
+            out.update((row[0], Base._make(row[1:])) for row in cur)
+        return out
+
     def load_base_under(self, pair: int, roots: Iterable[str]) -> dict[str, Base]:
         """Base rows of some paths and of everything below them (a range
         scan of the primary key per root: '/' + 1 is '0')."""
@@ -184,14 +203,6 @@ class Store:
             cur = database.execute_sql(
                 f"SELECT path, {cols} FROM base WHERE pair = ? AND (path = ? OR (path > ? AND path < ?))",
                 (pair, root, root + "/", root + "0"))
-            out.update((row[0], Base._make(row[1:])) for row in cur)
-        return out
-
-    def load_base_exact(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:
-        cols = ", ".join(BASE_COLUMNS)
-        out: dict[str, Base] = {}
-        for p in paths:
-            cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ? AND path = ?", (pair, p))
             out.update((row[0], Base._make(row[1:])) for row in cur)
         return out
 

@@ -96,7 +96,8 @@ class LocalProvider(Provider):
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         scan = self.scan(path)
         entries, scan.entries = scan.entries, {}  # keep the name maps, not a second copy of the tree
-        for rel, e in entries.items():
+        while entries:  # popped as they go: the scan's copy of the tree shrinks as the listing grows
+            rel, e = entries.popitem()
             yield to_remote(rel, e)
 
     def stat(self, path: str) -> RemoteEntry:

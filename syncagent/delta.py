@@ -21,7 +21,6 @@ stdio itself (rs_file_copy_cb) and its position is restored afterwards.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import io
 import math
 import os
@@ -108,13 +107,18 @@ def _load() -> _Lib:
 
 def _open() -> _Lib:
     rs = None
-    for name in ("librsync.so.2", ctypes.util.find_library("rsync")):
-        if name:
-            try:
-                rs = ctypes.CDLL(name)
+    for name in ("librsync.so.2", "librsync.2.dylib", None):
+        if name is None:
+            from ctypes.util import find_library  # costly (it runs ldconfig): only when the usual names fail
+
+            name = find_library("rsync")
+            if name is None:
                 break
-            except OSError:
-                continue
+        try:
+            rs = ctypes.CDLL(name)
+            break
+        except OSError:
+            continue
     if rs is None:
         raise DeltaUnavailable("librsync is not installed; delta transfers need it (Debian/Ubuntu: "
                                "apt-get install librsync2; Fedora: dnf install librsync; macOS: brew install librsync)")
@@ -123,7 +127,7 @@ def _open() -> _Lib:
     if not hasattr(rs, "rs_build_hash_table"):
         raise DeltaUnavailable("the installed librsync is older than 1.0; delta transfers need librsync 2 "
                                "(Debian/Ubuntu: apt-get install librsync2)")
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc = ctypes.CDLL(None, use_errno=True)  # the C library is already in the process
     vp, sz, res = ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int
     declarations: list[tuple[Any, Any, list[Any]]] = [
         (libc.fdopen, vp, [ctypes.c_int, ctypes.c_char_p]),

@@ -5,10 +5,12 @@ RSS) beside `rdiff` with the same parameters and with its own defaults, and
 rsync's delta mode (`--no-whole-file`) copying to a local folder, whose bytes
 sent + received are the bytes-on-wire reference.
 
-    python -m bench.bench_delta [--size 1G] [--repeat 3] [--no-write]
+    python -m bench.bench_delta [--size 1G] [--repeat 3] [--dir /dev/shm] [--no-write]
 
-Repeats interleave the tools so that page-cache and write-back noise hits
-them alike; the files' pages are warm before any timing. Peak RSS comes from
+Repeats interleave the tools in a rotating order and every step starts after
+a sync(): a patch writes the whole file, and dirty pages left by the previous
+tool would otherwise throttle whoever runs next. The input files' pages are
+warm (in the page cache) before any timing. Peak RSS comes from
 GNU time when installed: a child spawned straight from this Python process
 inherits its RSS as the floor of ru_maxrss (vfork + exec), which would
 report every tool at this process's ~30 MB.
@@ -32,6 +34,10 @@ from bench.common import Run, timed, write_section
 
 MIB = 1 << 20
 STEPS = ("signature", "delta", "patch")
+# Writing the 1 GiB result costs whatever the machine's page allocation and
+# write-back cost (0.4 to 3 s on the project VM, for every tool alike); the
+# same patch into /dev/null shows the tools' own work.
+TIMED = (*STEPS, "patch-null")
 STEP = r"""
 import sys
 from syncagent import delta
@@ -92,7 +98,12 @@ class Tool:
 
     def run(self, old: Path, new: Path, want: str) -> None:
         cmds = self.commands(old, new)
-        self.runs.append({step: measured(cmds[step], self.work / "rss") for step in STEPS})
+        runs = {}
+        for step in TIMED:
+            os.sync()
+            runs[step] = measured(cmds[step], self.work / "rss")
+        self.runs.append(runs)
+        print(f"  {self.tag}: " + ", ".join(f"{s} {r.seconds:.2f} s" for s, r in runs.items()), file=sys.stderr)
         if digest(self.out) != want:
             raise SystemExit(f"{self.name}: the patched file differs from the new file")
         self.out.unlink()  # unwritten pages of a deleted file are dropped, not flushed into the next timing
@@ -100,11 +111,11 @@ class Tool:
     def median(self, step: str) -> float:
         return statistics.median(r[step].seconds for r in self.runs)
 
-    def total(self) -> float:
-        return sum(self.median(s) for s in STEPS)
+    def total(self, patch: str = "patch") -> float:
+        return self.median("signature") + self.median("delta") + self.median(patch)
 
     def peak_rss(self) -> float:
-        return max(r[s].peak_rss_mb for r in self.runs for s in STEPS)
+        return max(r[s].peak_rss_mb for r in self.runs for s in TIMED)
 
 
 def measured(cmd: list[str], rss_file: Path) -> Run:
@@ -120,7 +131,8 @@ class Ours(Tool):
         py = sys.executable
         return {"signature": [py, "-c", STEP, "signature", str(old), "", str(self.sig)],
                 "delta": [py, "-c", STEP, "delta", str(self.sig), str(new), str(self.delta)],
-                "patch": [py, "-c", STEP, "patch", str(old), str(self.delta), str(self.out)]}
+                "patch": [py, "-c", STEP, "patch", str(old), str(self.delta), str(self.out)],
+                "patch-null": [py, "-c", STEP, "patch", str(old), str(self.delta), os.devnull]}
 
 
 class Rdiff(Tool):
@@ -131,7 +143,8 @@ class Rdiff(Tool):
     def commands(self, old: Path, new: Path) -> dict[str, list[str]]:
         return {"signature": ["rdiff", "-f", *self.params, "signature", str(old), str(self.sig)],
                 "delta": ["rdiff", "-f", "delta", str(self.sig), str(new), str(self.delta)],
-                "patch": ["rdiff", "-f", "patch", str(old), str(self.delta), str(self.out)]}
+                "patch": ["rdiff", "-f", "patch", str(old), str(self.delta), str(self.out)],
+                "patch-null": ["rdiff", "-f", "patch", str(old), str(self.delta), os.devnull]}
 
 
 def rsync_run(work: Path, old: Path, new: Path) -> tuple[float, dict[str, int]]:
@@ -142,6 +155,7 @@ def rsync_run(work: Path, old: Path, new: Path) -> tuple[float, dict[str, int]]:
     if not (src / "f.bin").exists():
         shutil.copyfile(new, src / "f.bin")
     shutil.copyfile(old, dest / "f.bin")
+    os.sync()
     start = time.perf_counter()
     # --ignore-times: both copies are fresh, so size and mtime would say "unchanged"
     proc = subprocess.run(["rsync", "--no-whole-file", "--ignore-times", "--stats", str(src / "f.bin"),
@@ -157,6 +171,11 @@ def rsync_run(work: Path, old: Path, new: Path) -> tuple[float, dict[str, int]]:
     return seconds, stats
 
 
+def filesystem(path: Path) -> str:
+    out = subprocess.run(["df", "--output=fstype", str(path)], capture_output=True, text=True).stdout.split()
+    return out[-1] if out else "?"
+
+
 def librsync_version() -> str:
     out = subprocess.run(["rdiff", "--version"], capture_output=True, text=True).stdout
     m = re.search(r"librsync ([\d.]+)", out)
@@ -167,6 +186,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=parse_size, default=1 << 30, help="file size: 1G (default), 64M, 100000")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--dir", type=Path, default=None,
+                    help="where the files go (default: the temp dir); a tmpfs takes the disk's write-back noise "
+                         "out of the patch timings")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     if shutil.which("rdiff") is None:
@@ -175,8 +197,9 @@ def main() -> None:
 
     size = args.size
     block, strong = delta.default_params(size)
-    with tempfile.TemporaryDirectory(prefix="syncagent-bench-delta-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="syncagent-bench-delta-", dir=args.dir) as tmp:
         work = Path(tmp)
+        fs = filesystem(work)
         old, new = make_files(work, size)
         want = digest(new)
         ours = Ours("syncagent.delta (blake2, size-derived block/strong)", work, "o")
@@ -186,42 +209,57 @@ def main() -> None:
         tools: list[Tool] = [ours, same, default]
         rsync_times: list[float] = []
         rsync_stats: dict[str, int] = {}
-        for _ in range(args.repeat):
-            for tool in tools:
+        for i in range(args.repeat):
+            for tool in tools[i % 3:] + tools[:i % 3]:
                 tool.run(old, new, want)
             if shutil.which("rsync"):
                 seconds, rsync_stats = rsync_run(work, old, new)
                 rsync_times.append(seconds)
         sizes = {t.tag: (t.sig.stat().st_size, t.delta.stat().st_size) for t in tools}
 
+    command = f"python -m bench.bench_delta --size {human(size).replace(' ', '').replace('iB', '')} " \
+              f"--repeat {args.repeat}" + (f" --dir {args.dir}" if args.dir else "")
     lines = [
-        f"`python -m bench.bench_delta --size {human(size).replace(' ', '').replace('iB', '')} "
-        f"--repeat {args.repeat}`: a {human(size)} random file with 1 MiB overwritten in the middle; "
+        f"`{command}`: a {human(size)} random file with 1 MiB overwritten in the middle; "
         f"medians of {args.repeat} interleaved runs, each step a fresh process (Python startup included, "
-        f"~20 ms); "
-        f"librsync {librsync_version()}, {os.cpu_count()} CPUs. Our parameters for this size "
+        f"~20 ms); files on {fs}; librsync {librsync_version()}, {os.cpu_count()} CPUs. Our parameters for this size "
         f"(rs_sig_args, minimum safe strong sum): block {block} B, strong sum {strong} B.", "",
-        "| tool | signature s | delta s | patch s | total s | signature + delta bytes | peak RSS MB |",
-        "|---|---|---|---|---|---|---|",
+        "| tool | signature s | delta s | patch s | total s | patch → /dev/null s | total s, patch → /dev/null "
+        "| signature + delta bytes | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for t in tools:
         s, d = sizes[t.tag]
         lines.append(f"| {t.name} | {t.median('signature'):.2f} | {t.median('delta'):.2f} | "
-                     f"{t.median('patch'):.2f} | {t.total():.2f} | {s:,} + {d:,} = {(s + d) / MIB:.2f} MiB | "
+                     f"{t.median('patch'):.2f} | {t.total():.2f} | {t.median('patch-null'):.2f} | "
+                     f"{t.total('patch-null'):.2f} | {s:,} + {d:,} = {(s + d) / MIB:.2f} MiB | "
                      f"{t.peak_rss():.0f} |")
     if rsync_stats:
         wire = rsync_stats["sent"] + rsync_stats["received"]
         lines.append(f"| rsync --no-whole-file --stats, local folder (sent + received) | | | | "
-                     f"{statistics.median(rsync_times):.2f} | {rsync_stats['sent']:,} + {rsync_stats['received']:,} "
-                     f"= {wire / MIB:.2f} MiB | |")
+                     f"{statistics.median(rsync_times):.2f} | | | {rsync_stats['sent']:,} + "
+                     f"{rsync_stats['received']:,} = {wire / MIB:.2f} MiB | |")
     ours_bytes = sum(sizes["o"])
     lines += ["", f"Time: {ours.total() / same.total():.2f}× rdiff with the same parameters, "
-                  f"{ours.total() / default.total():.2f}× rdiff with its defaults. "
-                  f"Peak RSS {ours.peak_rss():.0f} MB."]
+                  f"{ours.total() / default.total():.2f}× rdiff with its defaults; patching into /dev/null: "
+                  f"{ours.total('patch-null') / same.total('patch-null'):.2f}× and "
+                  f"{ours.total('patch-null') / default.total('patch-null'):.2f}×. "
+                  f"Peak RSS {ours.peak_rss():.0f} MB (of which ~12 MB is the Python interpreter)."]
+    short = {"o": "ours", "s": "rdiff same parameters", "d": "rdiff defaults"}
+    spread = ", ".join(f"{short[t.tag]} {min(r['patch'].seconds for r in t.runs):.2f}–"
+                       f"{max(r['patch'].seconds for r in t.runs):.2f} s" for t in tools)
+    lines += ["", f"- The patch column includes writing the {human(size)} result (the machine's page allocation and "
+                  f"write-back, which vary a lot on the project VM): single runs ranged {spread}. The patch into "
+                  "/dev/null is the tools' own work."]
     if rsync_stats:
-        lines[-1] += (f" Bytes: signature + delta = {ours_bytes / (rsync_stats['sent'] + rsync_stats['received']):.2f}×"
-                      f" rsync's sent + received ({rsync_stats['sent'] / MIB:.2f} MiB sent, of which "
-                      f"{rsync_stats['literal'] / MIB:.2f} MiB literal data).")
+        wire = rsync_stats["sent"] + rsync_stats["received"]
+        lines[-1] += (f"\n- Bytes: signature + delta = {ours_bytes / wire:.2f}× rsync's sent + received "
+                      f"({rsync_stats['sent'] / MIB:.2f} MiB sent, of which {rsync_stats['literal'] / MIB:.2f} MiB "
+                      f"literal data, + {rsync_stats['received'] / MIB:.2f} MiB of block sums received). "
+                      f"Both deltas are the changed data itself; the difference is "
+                      f"the per-block sums: rsync sends shorter strong sums and relies on its whole-file checksum "
+                      f"(retrying on a mismatch), we keep rs_sig_args' minimum safe {strong}-byte sums "
+                      f"({4 + strong} bytes per block).")
     text = "\n".join(lines)
     print(text)
     if not args.no_write:

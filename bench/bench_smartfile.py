@@ -22,9 +22,9 @@ from pathlib import Path
 
 from bench.common import write_section
 from syncagent import delta
-from syncagent.engine import Engine, SyncOptions
-from syncagent.report import Reporter
-from syncagent.state import Store
+from syncagent.engine.report import Reporter
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
 from tests.emulators.fixtures import KEY, PASSWORD, smartfile_setup
 
 

@@ -1,3 +1,3 @@
-from syncagent.cli import main
+from syncagent.cli.main import main
 
 main()

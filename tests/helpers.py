@@ -9,10 +9,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from syncagent.engine import Engine, SyncOptions
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.local import LocalProvider
-from syncagent.report import Reporter, Summary
-from syncagent.state import Store
 
 
 def tree(root: Path) -> dict[str, str]:

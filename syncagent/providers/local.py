@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import IO
 
 from syncagent import errors
+from syncagent.engine.scan import DIR, Entry, Scan, scan_tree, stat_entry
 from syncagent.fileio import copy_into, file_hash, map_oserror, syncfs
 from syncagent.paths import temp_name
 from syncagent.providers.base import (
@@ -27,7 +28,6 @@ from syncagent.providers.base import (
     RemoteEntry,
     StagedWrite,
 )
-from syncagent.scan import DIR, Entry, Scan, scan_tree, stat_entry
 
 
 def entry_rev(e: Entry) -> str:

@@ -7,11 +7,11 @@ import hashlib
 import io
 from pathlib import Path
 
-from syncagent.engine import Engine, SyncOptions
+from syncagent.engine.plan import Mode
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import Kind
-from syncagent.reconcile import Mode
-from syncagent.report import Reporter, Summary
-from syncagent.state import Store
 from tests.conformance.providers import Target
 from tests.helpers import tree, write
 

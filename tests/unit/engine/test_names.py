@@ -6,10 +6,10 @@ import dataclasses
 import io
 from pathlib import Path
 
-from syncagent.engine import Engine, SyncOptions
+from syncagent.engine.report import Reporter
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.local import LocalProvider
-from syncagent.report import Reporter
-from syncagent.state import Store
 from tests.helpers import tree, write
 
 

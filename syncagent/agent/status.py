@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from syncagent.report import Summary
+from syncagent.engine.report import Summary
 
 FILE_NAME = "status.json"
 STALE_AFTER = 120.0   # seconds without a heartbeat: the agent is gone

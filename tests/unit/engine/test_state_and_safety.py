@@ -8,12 +8,12 @@ from typing import IO
 
 import pytest
 
-from syncagent import state
-from syncagent.engine import Engine, SyncOptions
+from syncagent.engine import state
+from syncagent.engine.report import Reporter
+from syncagent.engine.state import Base, StateError, Store
+from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import ANY, Expect, StagedWrite
 from syncagent.providers.local import LocalProvider
-from syncagent.report import Reporter
-from syncagent.state import Base, StateError, Store
 from tests.helpers import sync_in_process, tree, write
 
 

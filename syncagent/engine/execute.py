@@ -18,18 +18,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from syncagent import crashpoint, errors
-from syncagent.deltapath import DeltaPath
+from syncagent import errors
+from syncagent.engine import crashpoint
+from syncagent.engine.deltapath import DeltaPath
+from syncagent.engine.plan import Action, Op, Plan
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.scan import DIR, FILE, Entry, stat_entry
+from syncagent.engine.state import Base, Store
+from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import is_under
 from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider, entry_rev
-from syncagent.reconcile import Action, Op, Plan
-from syncagent.report import Reporter, Summary
 from syncagent.retry import with_retries
-from syncagent.scan import DIR, FILE, Entry, stat_entry
-from syncagent.state import Base, Store
-from syncagent.trash import Trash
 
 # A file written again within one tick of the filesystem clock can keep its
 # mtime and size; a base recorded that close to the mtime is marked "racy"

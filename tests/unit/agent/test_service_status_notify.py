@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from syncagent import service, status
-from syncagent.report import Summary
-from syncagent.sdnotify import Notifier
+from syncagent.agent import service, status
+from syncagent.agent.sdnotify import Notifier
+from syncagent.engine.report import Summary
 
 
 def _recorder(ran: list[list[str]]) -> service.Runner:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from syncagent.coalesce import Batch, Coalescer, Fingerprint
+from syncagent.agent.coalesce import Batch, Coalescer, Fingerprint
 
 
 class Clock:

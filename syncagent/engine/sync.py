@@ -15,16 +15,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from syncagent import crashpoint, errors
+from syncagent import errors
+from syncagent.engine import crashpoint
+from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.scan import FILE, Entry, Scan, scan_tree
+from syncagent.engine.state import Base, Store, pair_lock
+from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
 from syncagent.providers.base import Provider, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from syncagent.reconcile import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
-from syncagent.report import Reporter, Summary
-from syncagent.scan import FILE, Entry, Scan, scan_tree
-from syncagent.state import Base, Store, pair_lock
-from syncagent.trash import Trash
 
 BIG_DELETE_MIN = 5
 
@@ -173,7 +174,7 @@ class Engine:
     def _sync_paths(self, summary: Summary, paths: set[str]) -> None:
         """Sync a few dirty paths: stat them (and scan the folders among
         them) on both sides, load their base rows, plan and run as usual."""
-        from syncagent.scan import scan_paths
+        from syncagent.engine.scan import scan_paths
 
         self._check_roots(True)
         self.rules = IgnoreRules.load(self.local_root, self.options.excludes)
@@ -215,8 +216,8 @@ class Engine:
         if not the_plan.actions and not the_plan.moves:
             self.store.mark_synced(self.pair)
             return
-        from syncagent.deltapath import DeltaPath
-        from syncagent.execute import Cancelled, Context, Executor
+        from syncagent.engine.deltapath import DeltaPath
+        from syncagent.engine.execute import Cancelled, Context, Executor
 
         deltas = None
         if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):

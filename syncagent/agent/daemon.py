@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from syncagent import errors
+from syncagent.engine.plan import Mode
+from syncagent.engine.report import Reporter, Summary
 from syncagent.log import get_logger
-from syncagent.reconcile import Mode
-from syncagent.report import Reporter, Summary
 from syncagent.retry import backoff_delay
 
 QUIET_MIN = 0.03      # the quiet window after a lone change (seconds)
@@ -115,9 +115,9 @@ class PairRunner:
         self.wake.set()
 
     def _remote_changes(self) -> set[str] | None:
-        from syncagent.engine import Engine, SyncOptions
-        from syncagent.remotes import open_remote
-        from syncagent.state import Store
+        from syncagent.engine.state import Store
+        from syncagent.engine.sync import Engine, SyncOptions
+        from syncagent.providers.remotes import open_remote
 
         provider, canonical = open_remote(self.spec.remote, self.config_path)
         store = Store(self.state_dir)
@@ -190,9 +190,9 @@ class PairRunner:
 
     def _sync_once(self, paths: set[str] | None) -> bool:
         """A whole run (paths None) or one over the dirty paths only."""
-        from syncagent.engine import Engine, SyncOptions
-        from syncagent.remotes import open_remote
-        from syncagent.state import Store
+        from syncagent.engine.state import Store
+        from syncagent.engine.sync import Engine, SyncOptions
+        from syncagent.providers.remotes import open_remote
 
         self.status.pair_state(self.spec.name, "syncing", pending=len(paths or ()))
         try:
@@ -263,7 +263,7 @@ class Agent:
             self.scheduler.add_job(r.poll, "interval", seconds=r.spec.poll_interval, id=f"poll-{r.spec.name}",
                                    max_instances=1, coalesce=True)
         self.scheduler.start()
-        from syncagent.sdnotify import Notifier
+        from syncagent.agent.sdnotify import Notifier
 
         notify = Notifier()
         for r in self.runners:

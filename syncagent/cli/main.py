@@ -62,7 +62,7 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
          log_format: str | None, json_out: bool, config_path: str | None) -> None:
     """Sync LOCAL with REMOTE once (a folder path, local:/path or NAME:path)."""
     from syncagent import log
-    from syncagent.report import Reporter
+    from syncagent.engine.report import Reporter
 
     log.configure(log_format)
     reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out,
@@ -80,10 +80,10 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
 def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
               max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, reporter: Any,
               config_path: str | None = None) -> Any:
-    from syncagent.engine import Engine, SyncOptions
-    from syncagent.reconcile import Mode
-    from syncagent.remotes import open_remote
-    from syncagent.state import Store
+    from syncagent.engine.plan import Mode
+    from syncagent.engine.state import Store
+    from syncagent.engine.sync import Engine, SyncOptions
+    from syncagent.providers.remotes import open_remote
 
     provider, spec = open_remote(remote, config_path)
     store = Store(state_dir or default_state_dir())
@@ -111,7 +111,7 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
         config_path: str | None, excludes: tuple[str, ...], log_format: str | None) -> None:
     """Keep LOCAL and REMOTE in sync until stopped (or every pair of the config file)."""
     from syncagent import log
-    from syncagent.agent import Agent
+    from syncagent.agent.daemon import Agent
 
     log.configure(log_format)
     if (local is None) != (remote is None):
@@ -122,7 +122,7 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
         _fail(exc)
         return
     state = state_dir or (Path(cfg_state) if cfg_state else default_state_dir())
-    from syncagent.status import StatusFile
+    from syncagent.agent.status import StatusFile
 
     status = StatusFile(state, [(p.name, str(p.local), p.remote) for p in pairs])
     agent = Agent(pairs, state, watcher_factory=watcher, config_path=config_path, status=status)
@@ -132,14 +132,14 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
 def _agent_pairs(local: Path | None, remote: str | None, poll_interval: float, mode: str,
                  excludes: tuple[str, ...], config_path: str | None) -> tuple[list[Any], str | None, Any]:
     from syncagent import config
-    from syncagent.agent import PairSpec
-    from syncagent.reconcile import Mode
-    from syncagent.watch import WatchdogWatcher
+    from syncagent.agent.daemon import PairSpec
+    from syncagent.agent.watcher import LocalWatcher
+    from syncagent.engine.plan import Mode
 
     if local is not None and remote is not None:
         pairs = [PairSpec(name=local.name or "pair", local=Path(os.path.abspath(local)), remote=remote,
                           mode=Mode(mode), poll_interval=poll_interval, excludes=list(excludes))]
-        return pairs, None, WatchdogWatcher
+        return pairs, None, LocalWatcher
     cfg = config.load(config_path, missing_ok=False) if config_path else config.load()
     if not cfg.pairs:
         raise errors.ConfigError("no pairs to run: give LOCAL REMOTE, or add `pairs:` to the config file "
@@ -148,7 +148,7 @@ def _agent_pairs(local: Path | None, remote: str | None, poll_interval: float, m
                       poll_interval=p.poll_interval, full_rescan_interval=p.full_rescan_interval,
                       excludes=list(p.exclude) + list(excludes), max_delete=p.max_delete, delta=p.delta)
              for p in cfg.pairs]
-    return pairs, cfg.state_dir, WatchdogWatcher
+    return pairs, cfg.state_dir, LocalWatcher
 
 
 @main.command()
@@ -158,7 +158,7 @@ def status(state_dir: Path | None, as_json: bool) -> None:
     """Show each pair's state as the running agent reports it."""
     import json
 
-    from syncagent.status import read, render
+    from syncagent.agent.status import read, render
 
     data = read(state_dir or default_state_dir())
     click.echo(json.dumps(data, ensure_ascii=False, indent=1) if as_json else render(data))
@@ -171,7 +171,7 @@ def activity(state_dir: Path | None, as_json: bool) -> None:
     """Show the last transfers of the agent."""
     import json
 
-    from syncagent.status import read, render_activity
+    from syncagent.agent.status import read, render_activity
 
     data = read(state_dir or default_state_dir())
     click.echo(json.dumps(data.get("activity", []), ensure_ascii=False, indent=1) if as_json
@@ -187,7 +187,7 @@ def service() -> None:
 @click.option("--config", "config_path", default=None, help="Config file the service runs with.")
 def service_install(config_path: str | None) -> None:
     """Write the service file and start the agent at login."""
-    from syncagent import service as svc
+    from syncagent.agent import service as svc
 
     for line in svc.install(os.path.abspath(config_path) if config_path else None):
         click.echo(line)
@@ -197,7 +197,7 @@ def service_install(config_path: str | None) -> None:
 @service.command("uninstall")
 def service_uninstall() -> None:
     """Stop the service and remove its file."""
-    from syncagent import service as svc
+    from syncagent.agent import service as svc
 
     for line in svc.uninstall():
         click.echo(line)
@@ -206,7 +206,7 @@ def service_uninstall() -> None:
 @service.command("status")
 def service_status() -> None:
     """What the service manager says of the agent."""
-    from syncagent import service as svc
+    from syncagent.agent import service as svc
 
     for line in svc.status():
         click.echo(line)
@@ -322,7 +322,7 @@ def auth(name: str, key: str | None, password: str | None, oauth: bool, client_t
     click.echo(f"logged in to {name}; credentials stored in {path} (mode 0600)")
 
 
-from syncagent.cli_remote import register as _register_remote_commands  # noqa: E402
+from syncagent.cli.remote import register as _register_remote_commands  # noqa: E402
 
 _register_remote_commands(main)
 

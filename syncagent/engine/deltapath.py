@@ -18,11 +18,11 @@ import tempfile
 from typing import IO, Literal
 
 from syncagent import errors
+from syncagent.engine.report import Reporter
+from syncagent.engine.scan import Entry
 from syncagent.fileio import file_hash
 from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider, entry_rev
-from syncagent.report import Reporter
-from syncagent.scan import Entry
 
 
 class DeltaPath:

@@ -9,11 +9,11 @@ import os
 from pathlib import Path
 from typing import IO
 
-from syncagent.engine import Engine, SyncOptions
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import ANY, Expect, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from syncagent.report import Reporter, Summary
-from syncagent.state import Store
 from tests.helpers import tree, write
 
 SIZE = 4 << 20

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from syncagent.cli import main
+from syncagent.cli.main import main
 from tests.emulators.fixtures import KEY, PASSWORD, smartfile_emulator
 from tests.helpers import write
 

@@ -23,7 +23,7 @@ def _run(cmd: list[str]) -> int:
 
 
 def _template(name: str) -> str:
-    here = Path(__file__).resolve().parent.parent / "packaging" / name
+    here = Path(__file__).resolve().parents[2] / "packaging" / name
     if here.exists():
         return here.read_text()
     return resources.files("syncagent").joinpath("packaging", name).read_text()

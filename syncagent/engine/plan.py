@@ -16,10 +16,10 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from syncagent.engine.scan import DIR, FILE, Entry
+from syncagent.engine.state import Base
 from syncagent.paths import is_under, parent
 from syncagent.providers.base import RemoteEntry
-from syncagent.scan import DIR, FILE, Entry
-from syncagent.state import Base
 
 
 class Mode(enum.StrEnum):

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from syncagent.inotify_health import (
+from syncagent.agent.inotify_health import (
     OverflowMonitor,
     _parse_fdinfo,
     coverage_gaps,

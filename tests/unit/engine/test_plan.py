@@ -14,11 +14,11 @@ import zlib
 
 import pytest
 
+from syncagent.engine.plan import Action, Mode, Op, Plan, hash_needs, plan, rekey
+from syncagent.engine.scan import DIR, FILE, Entry
+from syncagent.engine.state import Base
 from syncagent.paths import conflict_name
 from syncagent.providers.base import Kind, RemoteEntry
-from syncagent.reconcile import Action, Mode, Op, Plan, hash_needs, plan, rekey
-from syncagent.scan import DIR, FILE, Entry
-from syncagent.state import Base
 
 DIRV = "<dir>"
 Tree = dict[str, str]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from syncagent.cli import main
+from syncagent.cli.main import main
 
 
 def run(*args: str) -> tuple[int, str]:

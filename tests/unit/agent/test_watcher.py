@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import structlog
 
-from syncagent.coalesce import Coalescer
-from syncagent.localwatch import LocalWatcher
+from syncagent.agent.coalesce import Coalescer
+from syncagent.agent.watcher import LocalWatcher
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux only")
 

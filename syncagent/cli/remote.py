@@ -32,7 +32,7 @@ def opened(spec: str, config_path: str | None, *, listing: bool = False) -> Iter
     NAME). A plain folder is rooted at itself for listings, so paths print
     relative to it, and at / otherwise, so any two local paths can meet.
     """
-    from syncagent.remotes import open_remote, parse_remote
+    from syncagent.providers.remotes import open_remote, parse_remote
 
     name, path = parse_remote(spec)
     try:
@@ -213,7 +213,7 @@ def register(main: click.Group) -> None:
     @CONFIG_OPTION
     def quota(remote: str, as_json: bool, config_path: str | None) -> None:
         """Show used and total space."""
-        from syncagent.report import human_bytes
+        from syncagent.engine.report import human_bytes
 
         with opened(remote, config_path) as (provider, _):
             q = _guard(provider.quota)

@@ -1,7 +1,7 @@
 """LocalWatcher: one root watched by watchdog, fed through the Coalescer,
 delivered as batches of dirty paths. It decides nothing else.
 
-A drop-in for agent.py's `WatcherFactory` (same shape as watch.WatchdogWatcher)::
+The agent's `WatcherFactory`::
 
     w = LocalWatcher(root, on_change)   # on_change(paths: set[str], rescan: bool)
     w.start(); w.alive(); w.restart(); w.stop()
@@ -27,8 +27,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from syncagent.coalesce import Coalescer, stat_fingerprint
-from syncagent.inotify_health import OverflowMonitor, coverage_gaps, event_filter, exhaustion_hint
+from syncagent.agent.coalesce import Coalescer, stat_fingerprint
+from syncagent.agent.inotify_health import OverflowMonitor, coverage_gaps, event_filter, exhaustion_hint
 from syncagent.log import get_logger
 from syncagent.paths import nfc
 

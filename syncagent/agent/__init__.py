@@ -1,0 +1,1 @@
+"""The daemon: watcher, scheduler, status, service install."""

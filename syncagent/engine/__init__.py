@@ -1,0 +1,1 @@
+"""One sync run of one pair: scan, plan (pure), execute, state."""

@@ -18,15 +18,15 @@ import tempfile
 from typing import IO, Literal
 
 from syncagent import errors
+from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.report import Reporter
 from syncagent.engine.scan import Entry
 from syncagent.fileio import file_hash
 from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
-from syncagent.providers.local import LocalProvider, entry_rev
 
 
 class DeltaPath:
-    def __init__(self, local: LocalProvider, remote: Provider, mode: str, threshold: int,
+    def __init__(self, local: LocalSide, remote: Provider, mode: str, threshold: int,
                  reporter: Reporter) -> None:
         self.local, self.remote, self.reporter = local, remote, reporter
         self.always = mode == "always"

@@ -21,6 +21,7 @@ from typing import IO, Any
 from syncagent import errors
 from syncagent.engine import crashpoint
 from syncagent.engine.deltapath import DeltaPath
+from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.plan import Action, Op, Plan
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import DIR, FILE, Entry, stat_entry
@@ -29,7 +30,6 @@ from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import is_under
 from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
-from syncagent.providers.local import LocalProvider, entry_rev
 from syncagent.retry import with_retries
 
 # A file written again within one tick of the filesystem clock can keep its
@@ -44,7 +44,7 @@ BATCH_BYTES = 512 << 20
 class Context:
     """Everything the executor needs for one pair."""
 
-    local: LocalProvider
+    local: LocalSide
     remote: Provider
     store: Store
     pair: int

@@ -19,8 +19,9 @@ from typing import Any, NamedTuple
 import peewee as pw
 
 from syncagent.errors import SyncAgentError
+from syncagent.providers.base import ProviderState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 database = pw.SqliteDatabase(None)
 
@@ -88,7 +89,18 @@ class JournalRow(_Model):
         table_name = "journal"
 
 
-MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow]
+class ProviderStateRow(_Model):
+    pair = pw.IntegerField()
+    key = pw.TextField()
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "provider_state"
+        primary_key = pw.CompositeKey("pair", "key")
+        without_rowid = True
+
+
+MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow, ProviderStateRow]
 BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
 
 
@@ -110,7 +122,10 @@ class Base(NamedTuple):
 
 # Migrations from version N to N+1, applied in order inside one transaction.
 # A migration alters; it never drops the base (losing it turns every file into a conflict).
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    1: ["CREATE TABLE IF NOT EXISTS provider_state (pair INTEGER NOT NULL, key TEXT NOT NULL, "
+        "value TEXT NOT NULL, PRIMARY KEY (pair, key)) WITHOUT ROWID"],
+}
 
 
 class StateError(SyncAgentError):
@@ -127,6 +142,7 @@ class Store:
         except OSError as exc:
             raise StateError(f"cannot create the state folder {state_dir}: {exc.strerror}") from exc
         self.path = state_dir / "state.db"
+        self._provider_states: dict[int, PairState] = {}
         database.init(str(self.path), pragmas={"journal_mode": "wal", "synchronous": "normal",
                                                "busy_timeout": 10000})
         try:
@@ -213,11 +229,16 @@ class Store:
     def count_base(self, pair: int) -> int:
         return int(BaseRow.select().where(BaseRow.pair == pair).count())
 
-    def write_base(self, pair: int, upserts: Iterable[tuple[str, Base]], deletes: Iterable[str]) -> None:
-        """Commit base changes in one transaction."""
+    def write_base(self, pair: int, upserts: Iterable[tuple[str, Base]], deletes: Iterable[str],
+                   cursor: str | None = None) -> None:
+        """Commit base changes in one transaction, with the provider state
+        buffered for this pair and (when given) the change-feed cursor."""
         conn = database.connection()
         placeholders = ", ".join("?" * (len(BASE_COLUMNS) + 2))
         with database.atomic():
+            self._flush_provider_state(pair)
+            if cursor is not None:
+                self.set_cursor(pair, cursor)
             conn.executemany(
                 f"INSERT OR REPLACE INTO base (pair, path, {', '.join(BASE_COLUMNS)}) VALUES ({placeholders})",
                 ((pair, path, *b) for path, b in upserts))
@@ -228,6 +249,42 @@ class Store:
         with database.atomic():
             conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
                          (pair, folder, len(folder) + 1, folder + "/"))
+
+    # ---- provider state ----------------------------------------------------
+    def provider_state(self, pair: int) -> PairState:
+        """The pair's provider-owned store (one object per pair and Store)."""
+        found = self._provider_states.get(pair)
+        if found is None:
+            found = self._provider_states[pair] = PairState(self, pair)
+        return found
+
+    def _flush_provider_state(self, pair: int) -> None:
+        state = self._provider_states.get(pair)
+        if state is None or not state.pending:
+            return
+        conn = database.connection()
+        pending, state.pending = state.pending, {}
+        conn.executemany("INSERT OR REPLACE INTO provider_state (pair, key, value) VALUES (?, ?, ?)",
+                         ((pair, k, v) for k, v in pending.items() if v is not None))
+        conn.executemany("DELETE FROM provider_state WHERE pair = ? AND key = ?",
+                         ((pair, k) for k, v in pending.items() if v is None))
+
+    def commit_provider_state(self, pair: int) -> None:
+        with database.atomic():
+            self._flush_provider_state(pair)
+
+    def read_provider_state(self, pair: int, key: str) -> str | None:
+        cur = database.execute_sql("SELECT value FROM provider_state WHERE pair = ? AND key = ?", (pair, key))
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def iter_provider_state(self, pair: int, prefix: str) -> Iterator[tuple[str, str]]:
+        cur = database.execute_sql(
+            "SELECT key, value FROM provider_state WHERE pair = ? AND key >= ? ORDER BY key", (pair, prefix))
+        for key, value in cur:
+            if not key.startswith(prefix):
+                return
+            yield str(key), str(value)
 
     # ---- cursors -----------------------------------------------------------
     def get_cursor(self, pair: int) -> str | None:
@@ -258,6 +315,37 @@ class Store:
 
     def info(self) -> dict[str, Any]:
         return {"path": str(self.path), "schema_version": self.schema_version()}
+
+
+class PairState(ProviderState):
+    """ProviderState over the `provider_state` table: reads see buffered puts
+    first; puts become durable with the next base batch (or `commit`)."""
+
+    def __init__(self, store: Store, pair: int) -> None:
+        self.store, self.pair_id = store, pair
+        self.pending: dict[str, str | None] = {}
+
+    def get(self, key: str) -> str | None:
+        if key in self.pending:
+            return self.pending[key]
+        return self.store.read_provider_state(self.pair_id, key)
+
+    def put(self, key: str, value: str | None) -> None:
+        self.pending[key] = value
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        stored = dict(self.store.iter_provider_state(self.pair_id, prefix))
+        for key, value in self.pending.items():
+            if key.startswith(prefix):
+                if value is None:
+                    stored.pop(key, None)
+                else:
+                    stored[key] = value
+        for key in sorted(stored):
+            yield key, stored[key]
+
+    def commit(self) -> None:
+        self.store.commit_provider_state(self.pair_id)
 
 
 @contextmanager

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from syncagent import errors
 from syncagent.engine import crashpoint
+from syncagent.engine.localside import LocalSide
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import FILE, Entry, Scan, scan_tree
@@ -24,8 +25,7 @@ from syncagent.engine.state import Base, Store, pair_lock
 from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
-from syncagent.providers.base import Provider, RemoteEntry
-from syncagent.providers.local import LocalProvider
+from syncagent.providers.base import PairContext, Provider, RemoteEntry
 
 BIG_DELETE_MIN = 5
 
@@ -70,9 +70,9 @@ class Engine:
         self.hashes: dict[str, str] = {}
         self.rules = IgnoreRules()
         self.tag = f"p{self.pair}-"
-        self.local = LocalProvider(self.local_root, temp_tag=self.tag)
-        if isinstance(remote, LocalProvider):
-            remote.temp_tag = self.tag
+        self.local = LocalSide(self.local_root, temp_tag=self.tag)
+        if remote.pair.tag != self.tag:
+            remote.attach(PairContext(self.tag, store.provider_state(self.pair)))
 
     # ---- the run -------------------------------------------------------------
     def sync(self, paths: set[str] | None = None) -> Summary:
@@ -129,14 +129,15 @@ class Engine:
     def _sync(self, summary: Summary) -> None:
         t = time.monotonic()
         self._check_roots(self.store.count_base(self.pair) > 0)
-        local_scan, remote_scan, remote_list = self._scan_both()
+        local_scan, remote_list = self._scan_both()
+        remote_skipped = self.remote.skipped()
         t = self._phase("scan", t, f"{len(local_scan.entries)} local, {len(remote_list)} remote")
-        self._remove_stale_temps(local_scan, remote_scan)
+        self._remove_stale_temps(local_scan)
         has_files = {"local": any(e.kind == FILE for e in local_scan.entries.values()),
                      "remote": any(e.kind == "file" for e in remote_list)}
         base, base_files, remote_list = self._set_aside_quiet(local_scan.entries, remote_list)
         t = self._phase("base", t, f"{len(base)} rows differ, {base_files} files synced before")
-        local, remote, base, hidden = self._views(local_scan, remote_list, remote_scan, base)
+        local, remote, base, hidden = self._views(local_scan, remote_list, remote_skipped, base)
         base = self._settle_racy(local, remote, base)
         self._guard_empty(has_files, base_files)
         self._phase("views", t)
@@ -192,7 +193,7 @@ class Engine:
                 remote_list.extend(self.remote.list(p))
         base = self.store.load_base_under(self.pair, roots)
         base.update(self.store.load_base_paths(self.pair, {a for q in roots for a in _ancestors(q)}))
-        local, remote, base, hidden = self._views(local_scan, remote_list, None, base)
+        local, remote, base, hidden = self._views(local_scan, remote_list, {}, base)
         base = self._settle_racy(local, remote, base)
         self._plan_and_run(summary, local, remote, base, hidden, self.store.count_base_files(self.pair))
 
@@ -251,11 +252,11 @@ class Engine:
             if not self.options.dry_run:
                 self.remote.ensure_root()
 
-    def _scan_both(self) -> tuple[Scan, Scan | None, list[RemoteEntry]]:
+    def _scan_both(self) -> tuple[Scan, list[RemoteEntry]]:
         rules = IgnoreRules.load(self.local_root, self.options.excludes)
         self.rules = rules
         if not self.local_root.is_dir():  # dry run of a first sync
-            return Scan(self.local_root), None, self._list_remote()
+            return Scan(self.local_root), self._list_remote()
         if self.remote.capabilities.expensive_bytes:
             # A network listing waits on I/O: overlap it with the local scan.
             with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
@@ -267,26 +268,25 @@ class Engine:
             local_scan = scan_tree(self.local_root, rules)
             remote_list = self._list_remote()
         self.local.last_scan = local_scan
-        remote_scan = self.remote.last_scan if isinstance(self.remote, LocalProvider) else None
-        return local_scan, remote_scan, remote_list
+        return local_scan, remote_list
 
     def _list_remote(self) -> list[RemoteEntry]:
         if not self.remote.root_exists():
             return []
         return list(self.remote.list())
 
-    def _remove_stale_temps(self, local_scan: Scan, remote_scan: Scan | None) -> None:
+    def _remove_stale_temps(self, local_scan: Scan) -> None:
         """Temp files of this pair left by a killed run (we hold the pair lock)."""
+        if self.options.dry_run:
+            return
         mine = TEMP_PREFIX + self.tag
-        for scan in (local_scan, remote_scan):
-            if scan is None or self.options.dry_run:
-                continue
-            for rel in scan.temps:
-                if rel.rsplit("/", 1)[-1].startswith(mine):
-                    with contextlib.suppress(OSError):
-                        os.unlink(scan.root / rel)
+        for rel in local_scan.temps:
+            if rel.rsplit("/", 1)[-1].startswith(mine):
+                with contextlib.suppress(OSError):
+                    os.unlink(local_scan.root / rel)
+        self.remote.cleanup_temps()
 
-    def _views(self, local_scan: Scan, remote_list: list[RemoteEntry], remote_scan: Scan | None,
+    def _views(self, local_scan: Scan, remote_list: list[RemoteEntry], remote_skipped: dict[str, str],
                base: dict[str, Base]) -> tuple[dict[str, Entry], dict[str, RemoteEntry], dict[str, Base],
                                                set[str]]:
         """Filter the three maps down to what this run may touch."""
@@ -295,11 +295,10 @@ class Engine:
             rep.warn(f"skipped ({why})", path)
         hidden: set[str] = set(local_scan.skipped) | local_scan.ignored
         skipped_both = set(local_scan.skipped)
-        if remote_scan is not None:
-            for path, why in remote_scan.skipped.items():
-                rep.warn(f"skipped on the remote ({why})", path)
-            hidden |= set(remote_scan.skipped)
-            skipped_both |= set(remote_scan.skipped)
+        for path, why in remote_skipped.items():
+            rep.warn(f"skipped on the remote ({why})", path)
+        hidden |= set(remote_skipped)
+        skipped_both |= set(remote_skipped)
         rules = self.rules
         remote: dict[str, RemoteEntry] = {}
         for e in remote_list:

@@ -69,7 +69,12 @@ class Quota:
 class Capabilities:
     """What a provider can do; per-provider quirks are data here."""
 
-    hash_kind: str | None = None          # e.g. "sha1", "sha256", "quickxor"; None: no content hash
+    # The content hash RemoteEntry.hash carries: a kind of syncagent.hashing ("sha256", "sha1", "md5",
+    # "quickxor", "mega", "metadisk"...), computable locally; None: no content hash at all.
+    hash_kind: str | None = None
+    # False when RemoteEntry.hash may be missing or stale on some files (e.g. kept in an attribute only
+    # this agent writes): equal hashes still mean equal content, a missing one proves nothing.
+    hash_always: bool = True
     delta: bool = False                   # signature() and patch() work
     delta_hash: Literal["blake2", "md4"] = "blake2"   # strong sum; "md4" is the librsync 0.9.7 format
     server_move: bool = True
@@ -100,6 +105,69 @@ ANY: Final = _AnyRev()
 exist. `expect="<rev>"`: the path must still have that rev (else Conflict)."""
 
 Expect = str | None | _AnyRev
+
+
+class ProviderState(abc.ABC):
+    """A per-pair key/value store in the state database that a provider owns
+    (node trees, id maps, delta links, manifests, upload sessions).
+
+    `put` is buffered and committed in the same transaction as the engine's
+    next base batch (so the provider's view never runs ahead of the base), or
+    by `commit()` for work outside a sync run (the remote commands).
+    Values are text (JSON is the usual choice); keys are free-form, and
+    `items(prefix)` reads them back in key order.
+    """
+
+    @abc.abstractmethod
+    def get(self, key: str) -> str | None: ...
+
+    @abc.abstractmethod
+    def put(self, key: str, value: str | None) -> None:
+        """Set (None: delete) `key`; visible to `get` at once, durable at the next commit."""
+
+    @abc.abstractmethod
+    def items(self, prefix: str = "") -> Iterator[tuple[str, str]]: ...
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the buffered puts durable now."""
+
+
+class MemoryState(ProviderState):
+    """Provider state kept in memory: the default before `attach`, and for
+    one-off commands that have no state database."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: str | None) -> None:
+        if value is None:
+            self.data.pop(key, None)
+        else:
+            self.data[key] = value
+
+    def items(self, prefix: str = "") -> Iterator[tuple[str, str]]:
+        for key in sorted(self.data):
+            if key.startswith(prefix):
+                yield key, self.data[key]
+
+    def commit(self) -> None:
+        """Nothing to make durable."""
+
+
+@dataclass
+class PairContext:
+    """What the engine gives a provider once, for the life of a pair.
+
+    `tag`: this pair's mark in temp names, so leftovers of a killed run can be
+    told from another machine's live uploads. `state`: the provider's own store.
+    """
+
+    tag: str = ""
+    state: ProviderState = field(default_factory=MemoryState)
 
 
 class StagedWrite(abc.ABC):
@@ -138,6 +206,23 @@ class Provider(abc.ABC):
 
     name: str = "provider"
     capabilities: Capabilities = Capabilities()
+    _pair: PairContext | None = None
+
+    @property
+    def pair(self) -> PairContext:
+        """The pair this provider serves (an in-memory one until `attach`)."""
+        if self._pair is None:
+            self._pair = PairContext()
+        return self._pair
+
+    def attach(self, pair: PairContext) -> None:
+        """Called once by the engine before the first run of a pair (and again
+        if the provider is reopened): the pair's temp tag and provider state."""
+        self._pair = pair
+
+    def batch_committed(self) -> None:
+        """Hook: the engine has just committed a batch of base rows (and this
+        provider's buffered state with them)."""
 
     # ---- listing ---------------------------------------------------------
     @abc.abstractmethod
@@ -147,6 +232,18 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def stat(self, path: str) -> RemoteEntry:
         """The entry at `path`; NotFound if there is none."""
+
+    def skipped(self) -> dict[str, str]:
+        """Names the last `list()` left out, with why (a name this side cannot
+        hold, two items listed under one name, a link...). The engine keeps
+        them out of the plan on both sides: a skipped name is never a deletion."""
+        return {}
+
+    def cleanup_temps(self) -> int:
+        """Remove leftovers of this pair's killed runs (temp names carrying
+        `pair.tag`), and anyone's older than a day; returns how many went.
+        Called with the pair lock held, after a full listing."""
+        return 0
 
     def root_exists(self) -> bool:
         """Whether the provider's root folder exists (a missing root must not

@@ -300,6 +300,23 @@ class Provider(abc.ABC):
     def delete(self, path: str, *, recursive: bool = False) -> None:
         """Remove a file, or a folder (non-empty only with recursive)."""
 
+    def delete_many(self, paths: list[tuple[str, bool]]) -> dict[str, Exception]:
+        """Delete several `(path, recursive)` at once; returns the failures by
+        path (a path already gone is not a failure). Services with a batch
+        call (one task for many paths) override it; the engine always calls
+        this for its remote deletes."""
+        from syncagent.errors import NotFound, ProviderError
+
+        failed: dict[str, Exception] = {}
+        for path, recursive in paths:
+            try:
+                self.delete(path, recursive=recursive)
+            except NotFound:
+                pass
+            except ProviderError as exc:
+                failed[path] = exc
+        return failed
+
     def set_mtime(self, path: str, mtime_ns: int) -> RemoteEntry:
         from syncagent.errors import Unsupported
 

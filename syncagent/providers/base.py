@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final, Literal
 
@@ -300,7 +300,7 @@ class Provider(abc.ABC):
     def delete(self, path: str, *, recursive: bool = False) -> None:
         """Remove a file, or a folder (non-empty only with recursive)."""
 
-    def delete_many(self, paths: list[tuple[str, bool]]) -> dict[str, Exception]:
+    def delete_many(self, paths: Sequence[tuple[str, bool]]) -> dict[str, Exception]:
         """Delete several `(path, recursive)` at once; returns the failures by
         path (a path already gone is not a failure). Services with a batch
         call (one task for many paths) override it; the engine always calls

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from syncagent import errors
 from syncagent.engine.plan import Mode
+from syncagent.engine.feed import RemoteChanges
 from syncagent.engine.report import Reporter, Summary
 from syncagent.log import get_logger
 from syncagent.retry import backoff_delay
@@ -57,6 +58,7 @@ class Watcher(Protocol):
     def alive(self) -> bool: ...
     def stop(self) -> None: ...
     def suppress(self, path: str) -> None: ...
+    def wrote(self, path: str) -> None: ...
 
 
 WatcherFactory = Callable[[Path, Callable[[set[str], bool], None]], Watcher]
@@ -75,6 +77,7 @@ class PairRunner:
         self.rescan = True
         self.last_event = 0.0
         self.failures = 0
+        self.cursor: str | None = None
         self.ready = threading.Event()
         self.log = get_logger(pair=spec.name)
         self.watcher = watcher_factory(spec.local, self.on_local_change) if watcher_factory else None
@@ -94,7 +97,8 @@ class PairRunner:
         if self.stop.is_set():
             return
         try:
-            changed = self._remote_changes()
+            found = self._remote_changes()
+            changed, self.cursor = found.paths, found.cursor
         except errors.SyncAgentError as exc:
             self.log.warning("remote check failed", error=str(exc))
             changed = None
@@ -114,7 +118,7 @@ class PairRunner:
             self.rescan = True
         self.wake.set()
 
-    def _remote_changes(self) -> set[str] | None:
+    def _remote_changes(self) -> RemoteChanges:
         from syncagent.engine.state import Store
         from syncagent.engine.sync import Engine, SyncOptions
         from syncagent.providers.remotes import open_remote
@@ -202,11 +206,11 @@ class PairRunner:
                 options = SyncOptions(mode=self.spec.mode, max_delete=self.spec.max_delete,
                                       excludes=self.spec.excludes, delta=self.spec.delta, stop=self.stop,
                                       lock_wait=30.0)
-                suppress = self.watcher.suppress if self.watcher is not None else None
                 with provider:
                     engine = Engine(self.spec.local, provider, canonical, store, options,
-                                    Reporter(quiet=True), before_local_write=suppress)
-                    summary = engine.sync(paths)
+                                    Reporter(quiet=True), own_writes=self.watcher)
+                    cursor, self.cursor = self.cursor, None
+                    summary = engine.sync(paths, cursor=cursor)
             finally:
                 store.close()
         except errors.SyncAgentError as exc:

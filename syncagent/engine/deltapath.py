@@ -19,8 +19,8 @@ from typing import IO, Literal
 
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
+from syncagent.engine.records import Entry
 from syncagent.engine.report import Reporter
-from syncagent.engine.scan import Entry
 from syncagent.fileio import file_hash
 from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
 

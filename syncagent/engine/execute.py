@@ -21,16 +21,16 @@ from typing import IO, Any
 from syncagent import errors
 from syncagent.engine import crashpoint
 from syncagent.engine.deltapath import DeltaPath
-from syncagent.engine.localside import LocalSide, entry_rev
+from syncagent.engine.localside import LocalSide, OwnWrites, entry_rev
 from syncagent.engine.plan import Action, Op, Plan
+from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
-from syncagent.engine.scan import DIR, FILE, Entry, stat_entry
-from syncagent.engine.state import Base, Store
+from syncagent.engine.scan import stat_entry
+from syncagent.engine.state import Store
 from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import is_under
 from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
-from syncagent.retry import with_retries
 
 # A file written again within one tick of the filesystem clock can keep its
 # mtime and size; a base recorded that close to the mtime is marked "racy"
@@ -52,7 +52,7 @@ class Context:
     reporter: Reporter
     summary: Summary
     hashes: dict[str, str] = field(default_factory=dict)
-    before_local_write: Callable[[str], None] | None = None
+    own_writes: OwnWrites | None = None
     deltas: DeltaPath | None = None
     stop: threading.Event | None = None
 
@@ -122,6 +122,16 @@ class Executor:
         self.deletes: list[str] = []
 
     # ---- helpers -------------------------------------------------------------
+    def _before_local(self, *paths: str) -> None:
+        if self.ctx.own_writes is not None:
+            for p in paths:
+                self.ctx.own_writes.suppress(p)
+
+    def _after_local(self, *paths: str) -> None:
+        if self.ctx.own_writes is not None:
+            for p in paths:
+                self.ctx.own_writes.wrote(p)
+
     def _fail(self, action: Action, exc: BaseException) -> None:
         s = self.ctx.summary
         if isinstance(exc, errors.Conflict | errors.NotFound) and action.op in (Op.UPLOAD, Op.DOWNLOAD):
@@ -183,10 +193,11 @@ class Executor:
         for a in self.plan.moves:
             side = self.ctx.remote if a.op is Op.MOVE_REMOTE else self.ctx.local
             try:
-                if a.op is Op.MOVE_LOCAL and self.ctx.before_local_write:
-                    self.ctx.before_local_write(a.path)
-                    self.ctx.before_local_write(a.dst)
-                with_retries(lambda a=a, side=side: side.move(a.path, a.dst))  # type: ignore[misc]
+                if a.op is Op.MOVE_LOCAL:
+                    self._before_local(a.path, a.dst)
+                side.move(a.path, a.dst)
+                if a.op is Op.MOVE_LOCAL:
+                    self._after_local(a.path, a.dst)
             except errors.ProviderError as exc:
                 self._fail(a, exc)
                 continue
@@ -216,7 +227,7 @@ class Executor:
 
     def _delete_remote(self, a: Action) -> None:
         try:
-            with_retries(lambda: self.ctx.remote.delete(a.path, recursive=a.recursive))
+            self.ctx.remote.delete(a.path, recursive=a.recursive)
         except errors.NotFound:
             pass
         except errors.AlreadyExists:
@@ -239,8 +250,7 @@ class Executor:
         if a.kind == FILE and seen is not None and now != seen:
             self.ctx.summary.changed_during_run += 1
             return
-        if self.ctx.before_local_write:
-            self.ctx.before_local_write(a.path)
+        self._before_local(a.path)
         if a.kind == DIR and not a.recursive:
             try:
                 path.rmdir()
@@ -258,6 +268,7 @@ class Executor:
             shutil.rmtree(path)
         else:
             path.unlink()
+        self._after_local(a.path)
         crashpoint.point("deleted")
         self.ctx.reporter.action("delete local", a.path + ("/" if a.kind == DIR else ""))
         if a.kind == FILE:
@@ -270,13 +281,13 @@ class Executor:
         for a in mkdirs:
             try:
                 if a.op is Op.MKDIR_REMOTE:
-                    r = with_retries(lambda a=a: self.ctx.remote.mkdir(a.path))  # type: ignore[misc]
+                    r = self.ctx.remote.mkdir(a.path)
                     l = self.local_view.get(a.path) or stat_entry(self.ctx.local.abspath(a.path))
                     self.ctx.reporter.action("mkdir remote", a.path + "/")
                 else:
-                    if self.ctx.before_local_write:
-                        self.ctx.before_local_write(a.path)
+                    self._before_local(a.path)
                     self.ctx.local.mkdir(a.path)
+                    self._after_local(a.path)
                     l = stat_entry(self.ctx.local.abspath(a.path))
                     r = self.remote_view.get(a.path) or self.ctx.remote.stat(a.path)
                     self.ctx.reporter.action("mkdir local", a.path + "/")
@@ -369,8 +380,13 @@ class Executor:
                 if _fstat_entry(f) != seen:
                     raise errors.Conflict("changed since the scan", path=a.path)
                 stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(seen.mtime_ns))
-                staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
-                                                     expect=expect)
+                try:
+                    staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
+                                                         expect=expect)
+                except errors.ProviderError as exc:
+                    if _fstat_entry(f) != seen:  # a short or long read: the user is writing it
+                        raise errors.Conflict("changed while it was read", path=a.path) from exc
+                    raise
                 stream.settle(seen.size)
                 if stream.digest is not None:
                     self.ctx.hashes[a.path] = stream.digest.hexdigest()
@@ -382,14 +398,13 @@ class Executor:
                     raise errors.Conflict("changed while it was read", path=a.path)
             return staged
 
-        return with_retries(attempt), seen, seen.size, 0
+        return attempt(), seen, seen.size, 0
 
     def _stage_download(self, a: Action) -> Staged | None:
         r = self.remote_view[a.path]
         seen = self.local_view.get(a.path)
         expect: Expect = entry_rev(seen) if seen is not None and seen.kind == FILE else None
-        if self.ctx.before_local_write:
-            self.ctx.before_local_write(a.path)
+        self._before_local(a.path)
         deltas = self.ctx.deltas
         if deltas is not None and seen is not None and seen.kind == FILE and a.path in self.base \
                 and deltas.wanted(r.size):
@@ -411,7 +426,7 @@ class Executor:
                     self.ctx.hashes[a.path] = counted.digest.hexdigest()
                 return staged
 
-        return with_retries(attempt), None, 0, r.size
+        return attempt(), None, 0, r.size
 
     def _commit(self, a: Action, staged: Staged) -> None:
         write, seen, sent, received = staged
@@ -430,6 +445,7 @@ class Executor:
             s.bytes_received += received
             self.ctx.reporter.action("upload", a.path)
         else:
+            self._after_local(a.path)
             r = self.remote_view[a.path]
             local_entry = Entry(FILE, entry.size, entry.mtime_ns, int(entry.id or 0))
             self._record(a.path, local_entry, r)
@@ -470,9 +486,9 @@ class Executor:
         if stat_entry(path) != seen:
             self.ctx.summary.changed_during_run += 1
             return
-        if self.ctx.before_local_write:
-            self.ctx.before_local_write(a.path)
+        self._before_local(a.path)
         os.utime(path, ns=(r.mtime_ns, r.mtime_ns), follow_symlinks=False)
+        self._after_local(a.path)
         now = stat_entry(path)
         if now is not None:
             self.ctx.reporter.action("touch local", a.path)

@@ -14,10 +14,11 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from syncagent import errors
-from syncagent.engine.scan import DIR, Entry, Scan, scan_tree, stat_entry
+from syncagent.engine.records import DIR, Entry
+from syncagent.engine.scan import Scan, scan_tree, stat_entry
 from syncagent.fileio import copy_into, file_hash, map_oserror, syncfs
 from syncagent.paths import temp_name
 from syncagent.providers.base import (
@@ -28,6 +29,16 @@ from syncagent.providers.base import (
     RemoteEntry,
     StagedWrite,
 )
+
+
+class OwnWrites(Protocol):
+    """The watcher's side of the engine's own local writes: `suppress(path)`
+    just before one, `wrote(path)` once it is in place (or gone), so the
+    events it causes are not taken for the user's changes."""
+
+    def suppress(self, path: str) -> None: ...
+
+    def wrote(self, path: str) -> None: ...
 
 
 def entry_rev(e: Entry) -> str:

@@ -16,8 +16,7 @@ import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from syncagent.engine.scan import DIR, FILE, Entry
-from syncagent.engine.state import Base
+from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.paths import is_under, parent
 from syncagent.providers.base import RemoteEntry
 

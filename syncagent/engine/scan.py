@@ -12,21 +12,9 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
 
+from syncagent.engine.records import DIR, FILE, Entry
 from syncagent.paths import IGNORE_FILE, TEMP_PREFIX, TEMP_SUFFIX, IgnoreRules
-
-FILE = "file"
-DIR = "dir"
-
-
-class Entry(NamedTuple):
-    """What a scan knows of one path. Folders have size and mtime 0."""
-
-    kind: str
-    size: int
-    mtime_ns: int
-    ino: int
 
 
 @dataclass

@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import peewee as pw
 
+from syncagent.engine.records import Base
 from syncagent.errors import SyncAgentError
 from syncagent.providers.base import ProviderState
 
@@ -102,22 +103,6 @@ class ProviderStateRow(_Model):
 
 MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow, ProviderStateRow]
 BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
-
-
-class Base(NamedTuple):
-    """One base entry: the local side's and the remote side's view of a path
-    at the last moment both were known to hold the same content."""
-
-    kind: str
-    size: int
-    mtime_ns: int
-    ino: int
-    hash: str | None
-    rrev: str
-    rid: str | None
-    rhash: str | None
-    rsize: int
-    rmtime_ns: int
 
 
 # Migrations from version N to N+1, applied in order inside one transaction.

@@ -10,18 +10,19 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncagent import errors
-from syncagent.engine import crashpoint
-from syncagent.engine.localside import LocalSide
+from syncagent.engine import crashpoint, feed
+from syncagent.engine.feed import RemoteChanges
+from syncagent.engine.localside import LocalSide, OwnWrites
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
+from syncagent.engine.records import FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
-from syncagent.engine.scan import FILE, Entry, Scan, scan_tree
-from syncagent.engine.state import Base, Store, pair_lock
+from syncagent.engine.scan import Scan, scan_tree
+from syncagent.engine.state import Store, pair_lock
 from syncagent.engine.trash import Trash
 from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
@@ -58,14 +59,15 @@ class Engine:
 
     def __init__(self, local_root: Path, remote: Provider, remote_spec: str, store: Store,
                  options: SyncOptions | None = None, reporter: Reporter | None = None,
-                 before_local_write: Callable[[str], None] | None = None) -> None:
+                 own_writes: OwnWrites | None = None) -> None:
         self.local_root = Path(os.path.abspath(local_root))
         self.remote = remote
         self.remote_spec = remote_spec
         self.store = store
         self.options = options or SyncOptions()
         self.reporter = reporter or Reporter()
-        self.before_local_write = before_local_write
+        self.own_writes = own_writes
+        self.feed_cursor: str | None = None
         self.pair = store.pair_id(str(self.local_root), remote_spec)
         self.hashes: dict[str, str] = {}
         self.rules = IgnoreRules()
@@ -75,12 +77,14 @@ class Engine:
             remote.attach(PairContext(self.tag, store.provider_state(self.pair)))
 
     # ---- the run -------------------------------------------------------------
-    def sync(self, paths: set[str] | None = None) -> Summary:
+    def sync(self, paths: set[str] | None = None, cursor: str | None = None) -> Summary:
         """One run over the whole tree, or (the agent's case) over `paths`
         and what lies below them; a partial run falls back to a whole one
-        when it cannot be trusted (first sync, non-ASCII names)."""
+        when it cannot be trusted (first sync, non-ASCII names). `cursor`:
+        the change-feed position `paths` came from, kept once they synced."""
         started = time.monotonic()
         summary = Summary(dry_run=self.options.dry_run)
+        self.feed_cursor = cursor
         if paths is not None and not paths:
             return summary  # nothing is dirty
         if paths is not None and any(not p.isascii() for p in paths):
@@ -96,28 +100,17 @@ class Engine:
         summary.seconds = time.monotonic() - started
         return summary
 
-    def remote_changes(self) -> set[str] | None:
-        """Paths whose remote side differs from the base: what a poll must
-        sync. None means "look at everything" (no base yet, or the remote
-        root is gone). Cheaper than a run: no local walk, no hashing."""
+    def remote_changes(self) -> RemoteChanges:
+        """What a poll must sync: from the change feed where the provider has
+        one (O(changes)), else from the listing against the base. Cheaper than
+        a run: no local walk, no hashing."""
         with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
             if not self.store.count_base(self.pair) or not self.remote.root_exists():
-                return None
-            base = self.store.load_base(self.pair)
+                return RemoteChanges(None)
             rules = IgnoreRules.load(self.local_root, self.options.excludes)
-            changed: set[str] = set()
-            seen: set[str] = set()
-            for e in self.remote.list():
-                if rules and rules.matches(e.path, e.kind == "dir"):
-                    continue
-                seen.add(e.path)
-                b = base.get(e.path)
-                if b is None or b.kind != e.kind or (b.kind == FILE and b.rrev != e.rev):
-                    changed.add(e.path)
-            changed.update(p for p in base if p not in seen and not (rules and rules.matches(p, base[p].kind == "dir")))
-        if any(not p.isascii() for p in changed):
-            return None
-        return {p for p in changed if p.rpartition("/")[0] not in changed}
+            if self.remote.capabilities.change_feed:
+                return feed.from_feed(self.remote, self.store, self.pair, rules)
+            return feed.from_listing(self.remote, self.store, self.pair, rules)
 
     def _phase(self, name: str, started: float, detail: str = "") -> float:
         """With -v: how long each phase took (where the time of a slow run goes)."""
@@ -215,7 +208,7 @@ class Engine:
                                "they are checked again now")
             self.store.journal_clear(self.pair)
         if not the_plan.actions and not the_plan.moves:
-            self.store.mark_synced(self.pair)
+            self._finish(summary)
             return
         from syncagent.engine.deltapath import DeltaPath
         from syncagent.engine.execute import Cancelled, Context, Executor
@@ -226,16 +219,25 @@ class Engine:
                                self.reporter)
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.before_local_write, deltas, self.options.stop)
+                      self.reporter, summary, self.hashes, self.own_writes, deltas, self.options.stop)
         try:
             Executor(ctx, the_plan).run()
         except Cancelled:
             summary.cancelled = True
             return
         self.store.journal_clear(self.pair)
-        self.store.mark_synced(self.pair)
+        self._finish(summary)
         if ctx.trash is not None and summary.deleted_local:
             ctx.trash.expire()
+
+    def _finish(self, summary: Summary) -> None:
+        """The run is over: the feed position moves on only if every item of
+        it synced (a failed item is asked for again at the next poll)."""
+        if self.feed_cursor is not None and not summary.errors:
+            self.store.write_base(self.pair, [], [], cursor=self.feed_cursor)
+        else:
+            self.store.commit_provider_state(self.pair)
+        self.store.mark_synced(self.pair)
 
     # ---- roots and scans -----------------------------------------------------
     def _check_roots(self, has_base: bool) -> None:
@@ -271,8 +273,14 @@ class Engine:
         return local_scan, remote_list
 
     def _list_remote(self) -> list[RemoteEntry]:
+        """The whole remote tree. A change-feed provider lists it by starting
+        its feed, so the run ends holding the cursor the next poll asks from."""
         if not self.remote.root_exists():
             return []
+        if self.remote.capabilities.change_feed and not self.options.dry_run:
+            batch = self.remote.changes(None)
+            self.feed_cursor = batch.cursor
+            return [c for c in batch.changes if isinstance(c, RemoteEntry)]
         return list(self.remote.list())
 
     def _remove_stale_temps(self, local_scan: Scan) -> None:
@@ -449,14 +457,17 @@ class Engine:
 
     def _rename_aside(self, path: str, new: str) -> None:
         src, dst = self.local.abspath(path), self.local.abspath(new)
-        if self.before_local_write:
-            self.before_local_write(path)
-            self.before_local_write(new)
+        if self.own_writes is not None:
+            self.own_writes.suppress(path)
+            self.own_writes.suppress(new)
         if os.path.isdir(src):
             os.rename(src, dst)
         else:
             os.link(src, dst)  # fails rather than replace an existing name
             os.unlink(src)
+        if self.own_writes is not None:
+            self.own_writes.wrote(path)
+            self.own_writes.wrote(new)
 
     # ---- guards --------------------------------------------------------------
     def _guard_empty(self, has_files: dict[str, bool], base_files: int) -> None:

@@ -15,8 +15,7 @@ import zlib
 import pytest
 
 from syncagent.engine.plan import Action, Mode, Op, Plan, hash_needs, plan, rekey
-from syncagent.engine.scan import DIR, FILE, Entry
-from syncagent.engine.state import Base
+from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.paths import conflict_name
 from syncagent.providers.base import Kind, RemoteEntry
 

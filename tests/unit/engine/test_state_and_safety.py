@@ -9,8 +9,9 @@ from typing import IO
 import pytest
 
 from syncagent.engine import state
+from syncagent.engine.records import Base
 from syncagent.engine.report import Reporter
-from syncagent.engine.state import Base, StateError, Store
+from syncagent.engine.state import StateError, Store
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import ANY, Expect, StagedWrite
 from syncagent.providers.local import LocalProvider

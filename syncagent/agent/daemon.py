@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from syncagent import errors
-from syncagent.engine.plan import Mode
 from syncagent.engine.feed import RemoteChanges
+from syncagent.engine.plan import Mode
 from syncagent.engine.report import Reporter, Summary
 from syncagent.log import get_logger
 from syncagent.retry import backoff_delay

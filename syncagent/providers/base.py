@@ -360,6 +360,11 @@ class Provider(abc.ABC):
         return {"path": entry.path, "kind": str(entry.kind), "size": entry.size,
                 "mtime_ns": entry.mtime_ns, "rev": entry.rev, "hash": entry.hash, "id": entry.id}
 
+    def local_folder(self) -> str | None:
+        """The folder on this machine this provider stores into, if it is one
+        (a local folder remote): the command refuses roots that overlap."""
+        return None
+
     def describe(self) -> str:
         """A human name for logs (never with a secret)."""
         return self.name

@@ -31,6 +31,9 @@ class LocalProvider(LocalSide, Provider):
         super().attach(pair)
         self.temp_tag = pair.tag
 
+    def local_folder(self) -> str | None:
+        return self.fspath("")
+
     def skipped(self) -> dict[str, str]:
         scan = self.last_scan
         return dict(scan.skipped) if scan is not None else {}

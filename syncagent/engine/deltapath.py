@@ -17,18 +17,18 @@ import os
 import tempfile
 from typing import IO, Literal
 
-from syncagent import errors
+from syncagent import errors, hashing
+from syncagent.engine.identity import Identity
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import Entry
 from syncagent.engine.report import Reporter
-from syncagent.fileio import file_hash
 from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
 
 
 class DeltaPath:
     def __init__(self, local: LocalSide, remote: Provider, mode: str, threshold: int,
-                 reporter: Reporter) -> None:
-        self.local, self.remote, self.reporter = local, remote, reporter
+                 reporter: Reporter, identity: Identity) -> None:
+        self.local, self.remote, self.reporter, self.identity = local, remote, reporter, identity
         self.always = mode == "always"
         self.threshold = threshold
         self.enabled = mode != "never" and remote.capabilities.delta and self._library_ready(mode)
@@ -71,10 +71,10 @@ class DeltaPath:
                 delta.delta(sig, f, diff)
             sent = diff.tell()
             diff.seek(0)
-            wanted_hash = file_hash(local_path)
+            wanted_hash = hashing.hash_one(local_path, self.identity.kind)
             entry = self.remote.patch(path, diff, seen.size, seen.mtime_ns, expect=r.rev)
-        got = self.remote.content_hash(path)
-        if got is not None and self.remote.capabilities.hash_kind == "sha256" and got != wanted_hash:
+        got = self.identity.remote_hash(path, entry)
+        if got is not None and got != wanted_hash:
             raise errors.TransientError("the patched remote file does not match", path=path)
         if entry.size != seen.size:
             raise errors.TransientError("the patched remote file has the wrong size", path=path)
@@ -92,9 +92,9 @@ class DeltaPath:
             self.remote.delta(path, sig, diff)
             received = diff.tell()
             diff.seek(0)
-            want = r.hash if r.hash and self.remote.capabilities.hash_kind == "sha256" else None
+            want = r.hash if r.hash and self.identity.remote_hashes else None
             staged = self.local.stage_patch(path, _io(diff), r.size, r.mtime_ns, expect=entry_rev(seen),
-                                            content_hash=want)
+                                            content_hash=want, hash_kind=self.identity.kind)
         return staged, sent, received
 
 

@@ -9,7 +9,6 @@ that is behind, never ahead, of the disk: the next run converges.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from syncagent import errors
+from syncagent import errors, hashing
 from syncagent.engine import crashpoint
 from syncagent.engine.deltapath import DeltaPath
 from syncagent.engine.localside import LocalSide, OwnWrites, entry_rev
@@ -28,7 +27,6 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import stat_entry
 from syncagent.engine.state import Store
 from syncagent.engine.trash import Trash
-from syncagent.fileio import file_hash
 from syncagent.paths import is_under
 from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
 
@@ -55,6 +53,7 @@ class Context:
     own_writes: OwnWrites | None = None
     deltas: DeltaPath | None = None
     stop: threading.Event | None = None
+    hash_kind: str = "sha256"       # the pair's content hash kind (engine/identity.py)
 
 
 class Cancelled(Exception):
@@ -159,7 +158,7 @@ class Executor:
         racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
         if (racy_local or racy_remote) and h is None:
             try:
-                h = file_hash(self.ctx.local.abspath(path))
+                h = hashing.hash_one(self.ctx.local.fspath(path), self.ctx.hash_kind)
             except OSError:
                 racy_local = racy_remote = False
         if racy_local:
@@ -379,7 +378,8 @@ class Executor:
             with open(path, "rb") as f:
                 if _fstat_entry(f) != seen:
                     raise errors.Conflict("changed since the scan", path=a.path)
-                stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(seen.mtime_ns))
+                digest = _digest_if_racy(self.ctx.hash_kind, seen.size, seen.mtime_ns)
+                stream = _Counter(f, self.ctx.reporter.advance, digest)
                 try:
                     staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
                                                          expect=expect)
@@ -419,7 +419,8 @@ class Executor:
 
         def attempt() -> StagedWrite:
             with self.ctx.remote.read(a.path) as stream:
-                counted = _Counter(stream, self.ctx.reporter.advance, _digest_if_racy(r.mtime_ns))
+                digest = _digest_if_racy(self.ctx.hash_kind, r.size, r.mtime_ns)
+                counted = _Counter(stream, self.ctx.reporter.advance, digest)
                 staged = self.ctx.local.stage_write(a.path, counted.as_io(), r.size, r.mtime_ns, expect=expect)
                 counted.settle(r.size)
                 if counted.digest is not None:
@@ -499,8 +500,8 @@ def _racy(mtime_ns: int) -> bool:
     return time.time_ns() - mtime_ns < RACY_NS
 
 
-def _digest_if_racy(mtime_ns: int) -> Any:
-    return hashlib.sha256() if _racy(mtime_ns) else None
+def _digest_if_racy(kind: str, size: int, mtime_ns: int) -> Any:
+    return hashing.new_hasher(kind, size=size, mtime_ns=mtime_ns) if _racy(mtime_ns) else None
 
 
 def _fstat_entry(f: IO[bytes]) -> Entry:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
-from syncagent import errors
+from syncagent import errors, hashing
 from syncagent.engine.records import DIR, Entry
 from syncagent.engine.scan import Scan, scan_tree, stat_entry
 from syncagent.fileio import copy_into, file_hash, map_oserror, syncfs
@@ -240,7 +240,8 @@ class LocalSide:
         return self.stage_patch(path, delta_stream, size, mtime_ns, expect=expect).commit()
 
     def stage_patch(self, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int, *,
-                    expect: Expect = ANY, content_hash: str | None = None) -> StagedWrite:
+                    expect: Expect = ANY, content_hash: str | None = None,
+                    hash_kind: str = "sha256") -> StagedWrite:
         """Apply a delta to this side's file into a temp beside it; checked
         (size, and content hash when given) before it may replace the file."""
         from syncagent import delta
@@ -251,7 +252,7 @@ class LocalSide:
                 delta.patch(basis, delta_stream, out)
             if os.path.getsize(tmp) != size:
                 raise errors.TransientError("the patched file has the wrong size", path=path)
-            if content_hash is not None and file_hash(tmp) != content_hash:
+            if content_hash is not None and hashing.hash_one(tmp, hash_kind) != content_hash:
                 raise errors.TransientError("the patched file has the wrong content", path=path)
             os.utime(tmp, ns=(mtime_ns, mtime_ns))
             st = os.stat(tmp)

@@ -22,7 +22,7 @@ from syncagent.engine.records import Base
 from syncagent.errors import SyncAgentError
 from syncagent.providers.base import ProviderState
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 database = pw.SqliteDatabase(None)
 
@@ -101,7 +101,24 @@ class ProviderStateRow(_Model):
         without_rowid = True
 
 
-MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow, ProviderStateRow]
+class HashCacheRow(_Model):
+    """Local content hashes by (size, mtime_ns, inode): a rerun hashes nothing it has seen."""
+
+    pair = pw.IntegerField()
+    path = pw.TextField()
+    kind = pw.TextField()
+    size = pw.IntegerField()
+    mtime_ns = pw.IntegerField()
+    ino = pw.IntegerField()
+    value = pw.TextField()
+
+    class Meta:
+        table_name = "hash_cache"
+        primary_key = pw.CompositeKey("pair", "path")
+        without_rowid = True
+
+
+MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow, ProviderStateRow, HashCacheRow]
 BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
 
 
@@ -110,6 +127,9 @@ BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash
 MIGRATIONS: dict[int, list[str]] = {
     1: ["CREATE TABLE IF NOT EXISTS provider_state (pair INTEGER NOT NULL, key TEXT NOT NULL, "
         "value TEXT NOT NULL, PRIMARY KEY (pair, key)) WITHOUT ROWID"],
+    2: ["CREATE TABLE IF NOT EXISTS hash_cache (pair INTEGER NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, "
+        "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, value TEXT NOT NULL, "
+        "PRIMARY KEY (pair, path)) WITHOUT ROWID"],
 }
 
 
@@ -234,6 +254,27 @@ class Store:
         with database.atomic():
             conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
                          (pair, folder, len(folder) + 1, folder + "/"))
+
+    # ---- hash cache --------------------------------------------------------
+    def cached_hash(self, pair: int, path: str, kind: str, size: int, mtime_ns: int, ino: int) -> str | None:
+        cur = database.execute_sql(
+            "SELECT value FROM hash_cache WHERE pair = ? AND path = ? AND kind = ? AND size = ? AND mtime_ns = ? "
+            "AND ino = ?", (pair, path, kind, size, mtime_ns, ino))
+        row = cur.fetchone()
+        return None if row is None else str(row[0])
+
+    def write_hash_cache(self, pair: int, rows: Iterable[tuple[str, str, int, int, int, str]]) -> None:
+        conn = database.connection()
+        with database.atomic():
+            conn.executemany("INSERT OR REPLACE INTO hash_cache (pair, path, kind, size, mtime_ns, ino, value) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?)", ((pair, *row) for row in rows))
+
+    def prune_hash_cache(self, pair: int) -> None:
+        """Drop cached hashes the base now carries (the base row is the cache then)."""
+        conn = database.connection()
+        with database.atomic():
+            conn.execute("DELETE FROM hash_cache WHERE pair = ? AND path IN (SELECT path FROM base WHERE pair = ?)",
+                         (pair, pair))
 
     # ---- provider state ----------------------------------------------------
     def provider_state(self, pair: int) -> PairState:

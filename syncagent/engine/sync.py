@@ -17,6 +17,7 @@ from pathlib import Path
 from syncagent import errors
 from syncagent.engine import crashpoint, feed
 from syncagent.engine.feed import RemoteChanges
+from syncagent.engine.identity import DEFAULT_COMPARE_LIMIT, Identity
 from syncagent.engine.localside import LocalSide, OwnWrites
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.engine.records import FILE, Base, Entry
@@ -24,7 +25,6 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import Scan, scan_tree
 from syncagent.engine.state import Store, pair_lock
 from syncagent.engine.trash import Trash
-from syncagent.fileio import file_hash
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
 from syncagent.providers.base import PairContext, Provider, RemoteEntry
 
@@ -51,6 +51,7 @@ class SyncOptions:
     delta: str = "auto"               # auto | always | never
     delta_threshold: int = 1 << 20
     lock_wait: float = 0.0
+    compare_limit: int = DEFAULT_COMPARE_LIMIT   # download-and-compare files up to this size
     stop: threading.Event | None = None   # set by the agent on SIGTERM: finish the batch, then stop
 
 
@@ -69,10 +70,11 @@ class Engine:
         self.own_writes = own_writes
         self.feed_cursor: str | None = None
         self.pair = store.pair_id(str(self.local_root), remote_spec)
-        self.hashes: dict[str, str] = {}
         self.rules = IgnoreRules()
         self.tag = f"p{self.pair}-"
         self.local = LocalSide(self.local_root, temp_tag=self.tag)
+        self.identity = Identity(self.local, remote, store, self.pair, self.reporter, self.options.compare_limit)
+        self.hashes = self.identity.memo
         if remote.pair.tag != self.tag:
             remote.attach(PairContext(self.tag, store.provider_state(self.pair)))
 
@@ -216,10 +218,11 @@ class Engine:
         deltas = None
         if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):
             deltas = DeltaPath(self.local, self.remote, self.options.delta, self.options.delta_threshold,
-                               self.reporter)
+                               self.reporter, self.identity)
         ctx = Context(self.local, self.remote, self.store, self.pair,
                       Trash(self.store.state_dir, self.pair) if self.options.trash else None,
-                      self.reporter, summary, self.hashes, self.own_writes, deltas, self.options.stop)
+                      self.reporter, summary, self.hashes, self.own_writes, deltas, self.options.stop,
+                      self.identity.kind)
         try:
             Executor(ctx, the_plan).run()
         except Cancelled:
@@ -237,6 +240,7 @@ class Engine:
             self.store.write_base(self.pair, [], [], cursor=self.feed_cursor)
         else:
             self.store.commit_provider_state(self.pair)
+        self.identity.end_of_run()
         self.store.mark_synced(self.pair)
 
     # ---- roots and scans -----------------------------------------------------
@@ -376,7 +380,7 @@ class Engine:
                     b = b._replace(size=l.size)
             r = remote.get(p)
             if b.rrev == "" and r is not None and r.kind == FILE and r.mtime_ns == b.rmtime_ns and b.hash:
-                rh = r.hash or self.remote.content_hash(p)
+                rh = self.identity.remote_hash(p, r)
                 if rh == b.hash:
                     b = b._replace(rrev=r.rev)
             base[p] = b
@@ -398,12 +402,7 @@ class Engine:
                 base[p] = b._replace(size=l.size)
 
     def _local_hash(self, p: str) -> str | None:
-        if p not in self.hashes:
-            try:
-                self.hashes[p] = file_hash(self.local.abspath(p))
-            except OSError:
-                return None
-        return self.hashes[p]
+        return self.identity.local_hash(p)
 
     # ---- planning ------------------------------------------------------------
     def _plan(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
@@ -415,25 +414,20 @@ class Engine:
 
     def _content_same(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                       base: dict[str, Base], busy: list[str]) -> dict[str, bool]:
-        """Hash only where equal content would change the decision."""
+        """Compare content only where equal content changes the decision: a
+        first sync onto files already there, or both sides changed."""
         same: dict[str, bool] = {}
-        kind = self.remote.capabilities.hash_kind
         for p in hash_needs(local, remote, base, busy):
-            r, b = remote[p], base.get(p)
-            try:
-                lh = self.hashes.get(p) or file_hash(self.local.abspath(p))
-            except OSError:
-                continue
-            self.hashes[p] = lh
+            l, r, b = local[p], remote[p], base.get(p)
             unchanged_remote = b is not None and (remote_state(r, b) is State.SAME
                                                   or (r.hash is not None and r.hash == b.rhash))
             if b is not None and b.hash and unchanged_remote:
-                same[p] = lh == b.hash
-            elif kind == "sha256":
-                rh = r.hash or self.remote.content_hash(p)
-                same[p] = rh is not None and rh == lh
-            else:
-                same[p] = False
+                lh = self.identity.local_hash(p, l)
+                if lh is not None:
+                    same[p] = lh == b.hash
+                continue
+            same[p] = self.identity.same(p, l, r)
+        self.identity.save_cache()
         return same
 
     def _resolve_conflicts(self, the_plan: Plan, local: dict[str, Entry], remote: dict[str, RemoteEntry],

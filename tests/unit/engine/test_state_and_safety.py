@@ -18,16 +18,26 @@ from syncagent.providers.local import LocalProvider
 from tests.helpers import sync_in_process, tree, write
 
 
-def test_migration_keeps_the_base(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_migration_keeps_the_base(tmp_path: Path) -> None:
+    """A database of schema 1 (no provider state, no hash cache) opens at the
+    current schema with its base intact."""
     store = Store(tmp_path)
     pair = store.pair_id("/l", "local:/r")
     store.write_base(pair, [("a.txt", Base("file", 1, 2, 3, "h", "r", "i", None, 1, 2))], [])
+    conn = state.database.connection()  # type: ignore[no-untyped-call]
+    conn.executescript("DROP TABLE provider_state; DROP TABLE hash_cache; "
+                       "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     store.close()
-    monkeypatch.setattr(state, "SCHEMA_VERSION", 2)
-    monkeypatch.setitem(state.MIGRATIONS, 1, ["ALTER TABLE base ADD COLUMN note TEXT"])
     store = Store(tmp_path)
-    assert store.schema_version() == 2
+    assert store.schema_version() == state.SCHEMA_VERSION
     assert store.load_base(pair)["a.txt"].hash == "h", "a migration must never drop the base"
+    ps = store.provider_state(pair)
+    ps.put("k", "v")
+    ps.commit()
+    assert store.read_provider_state(pair, "k") == "v"
+    store.write_hash_cache(pair, [("a.txt", "sha256", 1, 2, 3, "h")])
+    assert store.cached_hash(pair, "a.txt", "sha256", 1, 2, 3) == "h"
+    assert store.cached_hash(pair, "a.txt", "sha256", 1, 2, 4) is None
     store.close()
 
 

@@ -17,6 +17,28 @@ IGNORE_FILE = ".syncignore"
 _CONFLICT_RE = re.compile(r" \(conflict [^)]*\)")
 
 
+_CONTROL = {i: f"\\x{i:02x}" for i in range(32)} | {127: "\\x7f", 10: "\\n", 13: "\\r", 9: "\\t"}
+
+
+def printable(path: str) -> str:
+    """A path as one safe line of text: bytes that are not UTF-8 (kept by
+    the OS layer as surrogates) as \\xNN, control characters escaped, so a
+    name can neither break the terminal's encoding nor split a log line."""
+    if path.isascii() and path.isprintable():
+        return path
+    text = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return text.translate(_CONTROL)
+
+
+def is_utf8(name: str) -> bool:
+    """False for a name the OS gave with bytes that are not UTF-8."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def nfc(name: str) -> str:
     """NFC form of a name; ASCII is already NFC and skips the table lookup."""
     return name if name.isascii() else unicodedata.normalize("NFC", name)

@@ -12,6 +12,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
+from syncagent.paths import printable
+
 
 @dataclass
 class Summary:
@@ -34,13 +36,15 @@ class Summary:
     dry_run: bool = False
     cancelled: bool = False
     error_list: list[dict[str, str]] = field(default_factory=list)
+    # names skipped because one side cannot hold them (not UTF-8, forbidden, clashing): the run exits 1
+    skipped_names: list[str] = field(default_factory=list)
     conflict_list: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
         if self.refused:
             return 3
-        return 1 if self.errors else 0
+        return 1 if self.errors or self.skipped_names else 0
 
     def changed_anything(self) -> bool:
         return any((self.uploaded, self.downloaded, self.deleted_local, self.deleted_remote,
@@ -79,10 +83,12 @@ class Reporter:
         if self.quiet or self.json_summary:
             return
         self._clear_bar()
+        path = printable(path)
         self.out.write(f"{op:<14} {path}{'  (' + detail + ')' if detail else ''}\n")
 
     def warn(self, message: str, path: str | None = None) -> None:
         self._clear_bar()
+        path = printable(path) if path else path
         if self.json_logs:
             from syncagent.log import get_logger
 
@@ -92,6 +98,7 @@ class Reporter:
 
     def error(self, message: str, path: str | None = None) -> None:
         self._clear_bar()
+        path = printable(path) if path else path
         if self.json_logs:
             from syncagent.log import get_logger
 
@@ -145,6 +152,9 @@ class Reporter:
                    f"{human_bytes(s.bytes_downloaded)} down; {s.seconds:.2f} s")
         prefix = "dry run: would do " if s.dry_run else ""
         self.out.write(prefix + line + traffic + "\n")
+        if s.skipped_names:
+            self.out.write(f"{len(s.skipped_names)} names skipped: the other side cannot hold them "
+                           "(see the warnings)\n")
         if s.changed_during_run:
             self.out.write(f"{s.changed_during_run} items changed during the run; the next run takes them\n")
         if s.refused:

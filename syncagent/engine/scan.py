@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncagent.engine.records import DIR, FILE, Entry
-from syncagent.paths import IGNORE_FILE, TEMP_PREFIX, TEMP_SUFFIX, IgnoreRules
+from syncagent.paths import IGNORE_FILE, TEMP_PREFIX, TEMP_SUFFIX, IgnoreRules, is_utf8
 
 
 @dataclass
@@ -33,6 +33,7 @@ class Scan:
     ignored: set[str] = field(default_factory=set)
     disk: dict[str, str] = field(default_factory=dict)
     temps: list[str] = field(default_factory=list)
+    unfit: dict[str, str] = field(default_factory=dict)   # skipped names the other side cannot hold either
 
     def disk_path(self, path: str) -> str:
         """The on-disk relative spelling of an NFC path (its parents included)."""
@@ -93,10 +94,14 @@ def scan_tree(root: Path, rules: IgnoreRules | None = None, start: str = "", int
                 if name.isascii():
                     rel = rel_prefix + name
                 else:
+                    if not is_utf8(name):
+                        rel = rel_prefix + name
+                        skipped[rel] = result.unfit[rel] = "the name is not valid UTF-8"
+                        continue
                     key = unicodedata.normalize("NFC", name)
                     rel = rel_prefix + key
                     if key in composed:
-                        skipped[rel] = "two names that differ only in Unicode normalization"
+                        skipped[rel] = result.unfit[rel] = "two names that differ only in Unicode normalization"
                         entries.pop(rel, None)
                         continue
                     composed[key] = name

@@ -25,7 +25,8 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import Scan, scan_tree
 from syncagent.engine.state import Store, pair_lock
 from syncagent.engine.trash import Trash
-from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, validate_relpath
+from syncagent.engine.views import build_views
+from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, printable
 from syncagent.providers.base import PairContext, Provider, RemoteEntry
 
 BIG_DELETE_MIN = 5
@@ -69,6 +70,7 @@ class Engine:
         self.reporter = reporter or Reporter()
         self.own_writes = own_writes
         self.feed_cursor: str | None = None
+        self.summary: Summary | None = None
         self.pair = store.pair_id(str(self.local_root), remote_spec)
         self.rules = IgnoreRules()
         self.tag = f"p{self.pair}-"
@@ -87,6 +89,7 @@ class Engine:
         started = time.monotonic()
         summary = Summary(dry_run=self.options.dry_run)
         self.feed_cursor = cursor
+        self.summary = summary
         if paths is not None and not paths:
             return summary  # nothing is dirty
         if paths is not None and any(not p.isascii() for p in paths):
@@ -301,67 +304,11 @@ class Engine:
     def _views(self, local_scan: Scan, remote_list: list[RemoteEntry], remote_skipped: dict[str, str],
                base: dict[str, Base]) -> tuple[dict[str, Entry], dict[str, RemoteEntry], dict[str, Base],
                                                set[str]]:
-        """Filter the three maps down to what this run may touch."""
-        rep = self.reporter
-        for path, why in local_scan.skipped.items():
-            rep.warn(f"skipped ({why})", path)
-        hidden: set[str] = set(local_scan.skipped) | local_scan.ignored
-        skipped_both = set(local_scan.skipped)
-        for path, why in remote_skipped.items():
-            rep.warn(f"skipped on the remote ({why})", path)
-        hidden |= set(remote_skipped)
-        skipped_both |= set(remote_skipped)
-        rules = self.rules
-        remote: dict[str, RemoteEntry] = {}
-        for e in remote_list:
-            if not validate_relpath(e.path):
-                rep.warn("skipped a remote name that cannot be written here", e.path)
-                hidden.add(e.path)
-                continue
-            if rules and rules.matches(e.path, e.kind == "dir"):
-                hidden.add(e.path)
-                continue
-            remote[e.path] = e
-        local = local_scan.entries
-        if skipped_both or rules:
-            probe = Scan(self.local_root, skipped={p: "" for p in skipped_both}, ignored=set(hidden))
-            local = {p: e for p, e in local.items() if not probe.is_skipped(p)}
-            remote = {p: e for p, e in remote.items() if not probe.is_skipped(p)}
-            base = {p: b for p, b in base.items() if not probe.is_skipped(p)
-                    and not (rules and rules.matches(p, b.kind == "dir"))}
-        unfit = self._names_the_remote_cannot_hold(local, remote, base)
-        if unfit:
-            hidden |= unfit
-            probe = Scan(self.local_root, ignored=unfit)
-            local = {p: e for p, e in local.items() if not probe.is_skipped(p)}
-        return local, remote, base, hidden
-
-    def _names_the_remote_cannot_hold(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
-                                      base: dict[str, Base]) -> set[str]:
-        """New local names the remote would refuse or confuse: forbidden
-        characters, too long, or equal to another name but for case on a
-        case-insensitive service. Skipped with a warning, never renamed."""
-        caps = self.remote.capabilities
-        unfit: set[str] = set()
-        for p in local:
-            if p in base or p in remote:
-                continue
-            name = p.rsplit("/", 1)[-1]
-            if caps.forbidden_chars and any(c in caps.forbidden_chars for c in name):
-                unfit.add(p)
-                self.reporter.warn(f"skipped: {self.remote.name} cannot hold a name with any of "
-                                   f"{caps.forbidden_chars!r}", p)
-            elif len(name.encode()) > caps.max_name_length or (caps.max_path_length and len(p) > caps.max_path_length):
-                unfit.add(p)
-                self.reporter.warn(f"skipped: the name is too long for {self.remote.name}", p)
-        if caps.case_insensitive:
-            owner: dict[str, str] = {}
-            for p in sorted(set(base) | set(remote)) + sorted(p for p in local if p not in base and p not in remote):
-                other = owner.setdefault(p.casefold(), p)
-                if other != p and p in local and p not in base and p not in remote:
-                    unfit.add(p)
-                    self.reporter.warn(f"skipped: {self.remote.name} ignores case and already has {other}", p)
-        return unfit
+        """Filter the three maps down to what this run may touch (views.py)."""
+        v = build_views(local_scan, remote_list, remote_skipped, base, self.rules, self.remote, self.reporter)
+        if self.summary is not None:
+            self.summary.skipped_names.extend(sorted(printable(p) for p in v.unfit))
+        return v.local, v.remote, v.base, v.hidden
 
     def _settle_racy(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                      base: dict[str, Base]) -> dict[str, Base]:

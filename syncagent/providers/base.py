@@ -233,11 +233,31 @@ class Provider(abc.ABC):
     def stat(self, path: str) -> RemoteEntry:
         """The entry at `path`; NotFound if there is none."""
 
+    def name_problem(self, path: str) -> str | None:
+        """Why this service cannot hold `path` (a new local name about to be
+        uploaded), or None. The default checks the declared capabilities;
+        a service with reserved names or trailing-dot rules overrides it."""
+        caps = self.capabilities
+        name = path.rsplit("/", 1)[-1]
+        if caps.forbidden_chars and any(c in caps.forbidden_chars for c in name):
+            return f"{self.name} cannot hold a name with any of {caps.forbidden_chars!r}"
+        if len(name.encode("utf-8", "surrogateescape")) > caps.max_name_length:
+            return f"the name is too long for {self.name}"
+        if caps.max_path_length and len(path) > caps.max_path_length:
+            return f"the path is too long for {self.name}"
+        return None
+
     def skipped(self) -> dict[str, str]:
         """Names the last `list()` left out, with why (a name this side cannot
         hold, two items listed under one name, a link...). The engine keeps
         them out of the plan on both sides: a skipped name is never a deletion."""
         return {}
+
+    def unfit_names(self) -> dict[str, str]:
+        """The part of `skipped()` that are names this side cannot hold or
+        lists twice (rather than, say, links it does not follow): they are
+        reported by name and the run exits 1. By default, all of them."""
+        return self.skipped()
 
     def cleanup_temps(self) -> int:
         """Remove leftovers of this pair's killed runs (temp names carrying

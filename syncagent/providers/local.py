@@ -38,6 +38,10 @@ class LocalProvider(LocalSide, Provider):
         scan = self.last_scan
         return dict(scan.skipped) if scan is not None else {}
 
+    def unfit_names(self) -> dict[str, str]:
+        scan = self.last_scan
+        return dict(scan.unfit) if scan is not None else {}
+
     def cleanup_temps(self) -> int:
         """Our own leftovers at once; anyone's only after a day (another
         machine sharing the folder may be uploading right now)."""

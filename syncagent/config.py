@@ -17,6 +17,7 @@ file:line:column and what was expected (exit code 78).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,13 +27,27 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from syncagent.errors import ConfigError
 
 SECRET_WORDS = ("password", "secret", "token", "key")
-PROVIDER_TYPES = ("local", "smartfile", "mega", "metadisk", "onedrive")
+_URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<secret>[^/@\s]+)(?=@)")
+_URL_SECRET_PARAM = re.compile(r"(?P<head>[?&][^=&#\s]*(?:pass|secret|token|key|sig)[^=&#\s]*=)(?P<secret>[^&#\s]+)",
+                               re.IGNORECASE)
 
 
 class RemoteConfig(BaseModel):
+    """`type:` names a registered provider type; the other keys are that
+    type's options, validated by its own model (see `_check_remotes`)."""
+
     model_config = ConfigDict(extra="allow")
 
-    type: Literal["local", "smartfile", "mega", "metadisk", "onedrive"]
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from syncagent.providers.registry import types
+
+        if value not in types():
+            raise ValueError(f"expected one of: {', '.join(sorted(types()))}")
+        return value
 
     def options(self) -> dict[str, Any]:
         return {k: v for k, v in (self.model_extra or {}).items()}
@@ -79,17 +94,34 @@ def default_path() -> Path:
 
 
 def load(path: str | os.PathLike[str] | None = None, *, missing_ok: bool = True) -> Config:
-    """Read and validate the config file; an absent file is an empty config."""
+    """Read and validate the config file; an absent file is an empty config
+    (with missing_ok=False: a ConfigError, for a file the user insists on)."""
     file = Path(path) if path is not None else default_path()
     try:
-        text = file.read_text(encoding="utf-8")
+        text = _read_text(file)
     except FileNotFoundError:
-        if missing_ok and path is None:
+        if missing_ok:
             return Config()
         raise ConfigError("no such config file", file=str(file)) from None
+    return parse(text, str(file))
+
+
+def _read_text(file: Path) -> str:
+    """The file as UTF-8 text; FileNotFoundError passes, anything else is a ConfigError naming it."""
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise ConfigError("is a folder, not a config file", file=str(file)) from None
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", file=str(file)) from None
-    return parse(text, str(file))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x}); save it as UTF-8",
+                          file=str(file), line=line) from None
 
 
 def parse(text: str, filename: str = "<config>") -> Config:
@@ -105,16 +137,36 @@ def parse(text: str, filename: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with `remotes:` and `pairs:`", file=filename, line=1, column=1)
     try:
-        return Config.model_validate(data)
+        cfg = Config.model_validate(data)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = tuple(err["loc"])
-        line, column = _position(node, loc, prefer_key=err["type"] == "extra_forbidden")
-        where = _dotted(loc)
-        got = err.get("input")
-        shown = "" if isinstance(got, dict | list) or _is_secret(where) or err["type"] == "extra_forbidden" \
-            else f", got {got!r}"
-        raise ConfigError(f"{where}: {_expected(err)}{shown}", file=filename, line=line, column=column) from None
+        raise _located(exc, node, filename) from None
+    _check_remotes(cfg, node, filename)
+    return cfg
+
+
+def _check_remotes(cfg: Config, node: Any, filename: str) -> None:
+    """Each remote's keys against its type's own model, positions as for the rest."""
+    from syncagent.providers.registry import get
+
+    for name, remote in cfg.remotes.items():
+        ptype = get(remote.type)
+        try:
+            ptype.validate(remote.options())
+        except ValidationError as exc:
+            raise _located(exc, node, filename, ("remotes", name), ptype.secrets) from None
+
+
+def _located(exc: ValidationError, node: Any, filename: str, prefix: tuple[Any, ...] = (),
+             secrets: tuple[str, ...] = ()) -> ConfigError:
+    """The first validation error as file:line:column: where: what was expected."""
+    err = exc.errors()[0]
+    loc = (*prefix, *err["loc"])
+    line, column = _position(node, loc, prefer_key=err["type"] == "extra_forbidden")
+    where = _dotted(loc)
+    got = err.get("input")
+    hidden = _is_secret(where) or str(loc[-1]) in secrets or err["type"] == "extra_forbidden"
+    shown = "" if isinstance(got, dict | list) or hidden else f", got {got!r}"
+    return ConfigError(f"{where}: {_expected(err)}{shown}", file=filename, line=line, column=column)
 
 
 def _expected(err: Any) -> str:
@@ -123,8 +175,11 @@ def _expected(err: Any) -> str:
         return "unknown key"
     if kind == "missing":
         return "is required"
+    if kind == "value_error" and err.get("ctx", {}).get("error") is not None:
+        return str(err["ctx"]["error"])
     if kind == "literal_error":
         return "expected " + msg.replace("Input should be ", "").replace("'", "")
+    msg = msg.removeprefix("Input should be ")
     return "expected " + msg[0].lower() + msg[1:]
 
 
@@ -161,20 +216,41 @@ def _is_secret(name: str) -> bool:
     return any(word in last for word in SECRET_WORDS)
 
 
-def masked(data: Any, key: str = "") -> Any:
-    """A copy for display: every secret-looking value replaced by ***."""
+def masked(data: Any, key: str = "", secrets: tuple[str, ...] = ()) -> Any:
+    """A copy for display: secret values (a type's declared secrets, any
+    secret-looking key, a password or token inside a URL) replaced by ***."""
     if isinstance(data, dict):
-        return {k: masked(v, str(k)) for k, v in data.items()}
+        inner = secrets + _declared_secrets(data.get("type"))
+        return {k: masked(v, str(k), inner) for k, v in data.items()}
     if isinstance(data, list):
-        return [masked(v, key) for v in data]
-    return "***" if data not in (None, "") and _is_secret(key) else data
+        return [masked(v, key, secrets) for v in data]
+    if data in (None, ""):
+        return data
+    if _is_secret(key) or key in secrets:
+        return "***"
+    return mask_url(data) if isinstance(data, str) else data
+
+
+def mask_url(text: str) -> str:
+    """`https://user:pw@host/?token=t` -> `https://user:***@host/?token=***`."""
+    text = _URL_PASSWORD.sub(lambda m: m.group("head") + "***", text)
+    return _URL_SECRET_PARAM.sub(lambda m: m.group("head") + "***", text)
+
+
+def _declared_secrets(kind: Any) -> tuple[str, ...]:
+    from syncagent.providers.registry import types
+
+    found = types().get(kind) if isinstance(kind, str) else None
+    return found.secrets if found is not None else ()
 
 
 def raw(path: Path) -> dict[str, Any]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(_read_text(path)) or {}
     except FileNotFoundError:
         return {}
+    except yaml.YAMLError:
+        raise ConfigError("not valid YAML (run `syncagent config show` for where)", file=str(path)) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping", file=str(path), line=1, column=1)
     return data
@@ -193,9 +269,44 @@ def save(path: Path, data: dict[str, Any]) -> None:
 
 
 def add_remote(path: Path, name: str, options: dict[str, Any]) -> None:
+    """Add or replace remote `name` ({"type": ..., option: value}); validated first."""
+    check_new_remote(name, options)
     data = raw(path)
-    data.setdefault("remotes", {})[name] = options
+    remotes = data.get("remotes")
+    if not isinstance(remotes, dict):
+        remotes = data["remotes"] = {}
+    remotes[name] = options
     save(path, data)
+
+
+def check_new_remote(name: str, options: dict[str, Any]) -> None:
+    """What `config add` refuses (exit 2): a bad name, an unknown type or key,
+    a secret (it goes to `syncagent auth`), a value the type's model rejects."""
+    from syncagent.errors import UsageError
+    from syncagent.providers.registry import types
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name == "local":
+        raise UsageError(f"bad remote name {name!r}: letters, digits, '_', '.', '-'; not `local`")
+    kind = str(options.get("type") or "")
+    ptype = types().get(kind)
+    if ptype is None:
+        raise UsageError(f"unknown type {kind!r}; known: {', '.join(sorted(types()))}")
+    keys = [k for k in options if k != "type"]
+    plain = [f for f in ptype.fields if f not in ptype.secrets]
+    for key in keys:
+        if key in ptype.secrets:
+            raise UsageError(f"`{key}` is a secret and is not kept in the config file: run "
+                             f"`syncagent auth {name}` (it asks), or `syncagent auth {name} {key}=...`")
+        if key not in ptype.fields:
+            raise UsageError(f"unknown key {key!r} for type {kind}; its keys: {', '.join(plain) or 'none'}"
+                             + (f" (secrets, through `syncagent auth {name}`: {', '.join(ptype.secrets)})"
+                                if ptype.secrets else ""))
+    try:
+        ptype.validate({k: options[k] for k in keys})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        raise UsageError(f"{kind} remote {name!r}: {where}: {_expected(err)}") from None
 
 
 def remove_remote(path: Path, name: str) -> bool:

@@ -40,10 +40,13 @@ def run(local: Path | None, remote: str | None, poll_interval: float, mode: str,
         raise click.UsageError("give both LOCAL and REMOTE, or neither (then the config file's pairs run)")
     try:
         pairs, cfg_state, watcher = _agent_pairs(local, remote, poll_interval, mode, excludes, config_path)
+        state = state_dir or (Path(cfg_state) if cfg_state else default_state_dir())
+        from syncagent import roots
+
+        roots.check_agent_pairs([(p.local, p.remote) for p in pairs], state, config_path)
     except errors.SyncAgentError as exc:
         fail(exc)
         return
-    state = state_dir or (Path(cfg_state) if cfg_state else default_state_dir())
     from syncagent.agent.status import StatusFile
 
     status = StatusFile(state, [(p.name, str(p.local), p.remote) for p in pairs])

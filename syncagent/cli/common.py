@@ -1,10 +1,15 @@
-"""What every command shares: the state dir default and the one way to fail."""
+"""What every command shares: the state dir default, the one way to fail,
+and a clean stop on SIGTERM / Ctrl-C."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 import click
 
@@ -23,3 +28,38 @@ def default_state_dir() -> Path:
 def fail(exc: errors.SyncAgentError) -> None:
     click.echo(f"syncagent: {exc}", err=True)
     sys.exit(exc.exit_code)
+
+
+class Stopped(BaseException):
+    """SIGTERM or SIGINT arrived: unwind (closing the state DB, dropping temps)
+    and exit 128 + the signal number. A BaseException, so no `except
+    Exception` on the way swallows it; the run is crash-safe at any point."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    def exit(self) -> None:
+        name = signal.Signals(self.signum).name
+        click.echo(f"syncagent: stopped by {name}; nothing half-written is kept, the next run carries on",
+                   err=True)
+        sys.exit(128 + self.signum)
+
+
+@contextlib.contextmanager
+def stopped_by_signals() -> Iterator[None]:
+    """Turn SIGTERM and SIGINT into `Stopped` while the block runs (main thread only)."""
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        raise Stopped(signum)
+
+    wanted = (signal.SIGTERM, signal.SIGINT)
+    try:
+        previous = {s: signal.signal(s, on_signal) for s in wanted}
+    except ValueError:   # not the main thread (an embedding caller): leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from syncagent import errors
-from syncagent.cli.common import default_state_dir, fail
+from syncagent.cli.common import Stopped, default_state_dir, fail, stopped_by_signals
 
 
 def register(main: click.Group) -> None:
@@ -48,11 +48,14 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
     reporter = Reporter(quiet=quiet, verbose=bool(verbose), json_summary=json_out,
                         json_logs=log_format == "json")
     try:
-        summary = _run_sync(local, remote, mode, dry_run, state_dir, force, max_delete, excludes,
-                            no_trash, delta, reporter, config_path)
+        with stopped_by_signals():
+            summary = _run_sync(local, remote, mode, dry_run, state_dir, force, max_delete, excludes,
+                                no_trash, delta, reporter, config_path)
     except errors.SyncAgentError as exc:
         fail(exc)
         return
+    except Stopped as stop:
+        stop.exit()
     reporter.summary(summary)
     sys.exit(summary.exit_code)
 
@@ -60,17 +63,21 @@ def sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | N
 def _run_sync(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,
               max_delete: float, excludes: tuple[str, ...], no_trash: bool, delta: str, reporter: Any,
               config_path: str | None = None) -> Any:
+    from syncagent import roots
     from syncagent.engine.plan import Mode
     from syncagent.engine.state import Store
     from syncagent.engine.sync import Engine, SyncOptions
-    from syncagent.providers.remotes import open_remote
+    from syncagent.providers.remotes import open_remote, refuse_bare_remote_name
 
+    refuse_bare_remote_name(remote, config_path)
     provider, spec = open_remote(remote, config_path)
-    store = Store(state_dir or default_state_dir())
-    try:
-        options = SyncOptions(mode=Mode(mode), dry_run=dry_run, force=force, max_delete=max_delete,
-                              excludes=list(excludes), trash=not no_trash, delta=delta)
-        with provider:
+    with provider:
+        state = state_dir or default_state_dir()
+        roots.check_pair(local, provider.local_folder(), state)   # before anything is created
+        store = Store(state)
+        try:
+            options = SyncOptions(mode=Mode(mode), dry_run=dry_run, force=force, max_delete=max_delete,
+                                  excludes=list(excludes), trash=not no_trash, delta=delta)
             return Engine(local, provider, spec, store, options, reporter).sync()
-    finally:
-        store.close()
+        finally:
+            store.close()

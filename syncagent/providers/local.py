@@ -11,11 +11,14 @@ import contextlib
 import os
 import time
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from syncagent.engine.localside import LocalSide, entry_rev, to_remote
 from syncagent.paths import TEMP_PREFIX
 from syncagent.providers.base import Capabilities, PairContext, Provider
+from syncagent.providers.registry import ProviderType, RemoteSettings
 
-__all__ = ["STALE_TEMP_SECONDS", "LocalProvider", "entry_rev", "to_remote"]
+__all__ = ["PROVIDER", "STALE_TEMP_SECONDS", "LocalOptions", "LocalProvider", "entry_rev", "to_remote"]
 
 STALE_TEMP_SECONDS = 86400.0   # another machine's temp this old is a leftover, not a live upload
 
@@ -63,3 +66,25 @@ class LocalProvider(LocalSide, Provider):
                     os.unlink(path)
                     gone += 1
         return gone
+
+
+class LocalOptions(BaseModel):
+    """`type: local`: a folder on this machine (a NAS mount, a second disk)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    root: str = Field(min_length=1, description="the folder (~ expands)")
+
+
+def open_local(settings: RemoteSettings) -> LocalProvider:
+    base = os.path.abspath(os.path.expanduser(str(settings.options["root"])))
+    sub = settings.subpath.strip("/")
+    return LocalProvider(os.path.join(base, sub) if sub else base)
+
+
+PROVIDER = ProviderType(
+    name="local",
+    summary="a folder on this machine (a NAS mount, another disk)",
+    options=LocalOptions,
+    open=open_local,
+)

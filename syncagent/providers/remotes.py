@@ -40,7 +40,7 @@ def open_remote(spec: str, config_path: str | None = None) -> tuple[Provider, st
 def open_named(name: str, path: str, config_path: str | None) -> tuple[Provider, str]:
     """A remote defined in the config file (`NAME:path`)."""
     from syncagent import config
-    from syncagent.providers.registry import build
+    from syncagent.providers import registry
 
     cfg = config.load(config_path)
     remote = cfg.remotes.get(name)
@@ -48,4 +48,21 @@ def open_named(name: str, path: str, config_path: str | None) -> tuple[Provider,
         known = ", ".join(sorted(cfg.remotes)) or "none defined"
         raise errors.UsageError(
             f"unknown remote {name!r} (configured: {known}); add it with `syncagent config add {name} TYPE ...`")
-    return build(name, remote.type, remote.options(), path), f"{name}:{path.strip('/')}"
+    sub = registry.clean_subpath(name, path)
+    return registry.open_remote(name, remote.type, remote.options(), sub), f"{name}:{sub}"
+
+
+def refuse_bare_remote_name(spec: str, config_path: str | None) -> None:
+    """`sync docs sf` where `sf` is a configured remote: the colon was
+    forgotten (a folder ./sf would be made and filled). Refuse, suggest `sf:`."""
+    if parse_remote(spec)[0] is not None or "/" in spec or spec.startswith(("~", ".")):
+        return
+    from syncagent import config
+
+    try:
+        names = config.load(config_path).remotes
+    except errors.ConfigError:
+        return   # a broken config file is reported where a named remote is opened
+    if spec in names:
+        raise errors.UsageError(f"{spec!r} is a configured remote: write `{spec}:` for its root "
+                                f"(or `./{spec}` for a folder of that name here)")

@@ -4,7 +4,8 @@ Each entry makes a connected provider rooted at a fresh folder, plus the
 quirks the suite must know (as data, never as `if name == ...` in a test):
 how coarse its mtimes are, how big "larger than one chunk" is, and how to
 inject faults into its transport (None: it has no network to break).
-Later providers add one entry here.
+A provider joins by declaring `emulator=` in its ProviderType and giving
+tests/emulators/NAME a `conformance_target(tmp)`; nothing here changes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from syncagent.providers import registry
 from syncagent.providers.base import Provider
 from syncagent.providers.local import LocalProvider
 
@@ -44,20 +46,38 @@ def local_target(tmp: Path) -> Iterator[Target]:
         yield Target(provider, Quirks())
 
 
-def _smartfile() -> Factory | None:
-    """The SmartFile emulator's factory, once tests/emulators provides it."""
-    try:
-        module = importlib.import_module("tests.emulators.fixtures")
-    except ImportError:
-        return None
-    factory: Factory | None = getattr(module, "smartfile_target", None)
-    return factory
+class EmulatorUnavailable(AssertionError):
+    """A provider's emulator cannot be found or started: the suite fails, it never skips."""
+
+
+def emulator_target(emulator: str) -> Factory:
+    """The factory of a registered type's emulator: `tests/emulators/NAME`'s
+    `conformance_target(tmp)`. Any failure to reach or start it is an error."""
+    from tests.emulators import EMULATORS
+
+    @contextlib.contextmanager
+    def make(tmp: Path) -> Iterator[Target]:
+        module_name = EMULATORS.get(emulator)
+        if module_name is None:
+            raise EmulatorUnavailable(f"emulator {emulator!r} is declared by a provider type but not listed "
+                                      "in tests.emulators.EMULATORS")
+        try:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
+            raise EmulatorUnavailable(f"emulator {emulator!r} does not import: {exc!r}") from exc
+        factory: Factory | None = getattr(module, "conformance_target", None)
+        if factory is None:
+            raise EmulatorUnavailable(f"{module_name} has no conformance_target(tmp)")
+        with factory(tmp) as target:
+            yield target
+
+    return make
 
 
 def factories() -> dict[str, Factory]:
+    """local, plus one Target per registered provider type that declares an emulator."""
     out: dict[str, Factory] = {"local": local_target}
-    for name, make in (("smartfile", _smartfile),):
-        factory = make()
-        if factory is not None:
-            out[name] = factory
+    for ptype in registry.types().values():
+        if ptype.emulator is not None:
+            out[ptype.name] = emulator_target(ptype.emulator)
     return out

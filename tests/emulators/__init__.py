@@ -6,8 +6,9 @@
         emu.app                 # the emulator's own handle (store, tasks, auth)
 
 `python -m tests.emulators NAME --port PORT --user ID:SECRET` serves one in
-the foreground. A new emulator is a module with `create(user, **options)`
-returning an `App` (tests/emulators/base.py), plus one line in EMULATORS.
+the foreground. A new emulator is a package with `create(user, **options)`
+returning an `App` (tests/emulators/base.py) and `conformance_target(tmp)`
+(the provider on it, for tests/conformance), plus one line in EMULATORS.
 """
 
 from __future__ import annotations

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from tests.emulators.smartfile.app import SmartFileApp
+
+if TYPE_CHECKING:
+    from tests.conformance.providers import Target
 
 
 def create(user: str, **options: Any) -> SmartFileApp:
@@ -27,4 +33,13 @@ def _pick(options: dict[str, Any], *names: str) -> dict[str, Any]:
     return {n: options.pop(n) for n in names if n in options}
 
 
-__all__ = ["SmartFileApp", "create"]
+@contextlib.contextmanager
+def conformance_target(tmp: Path) -> Iterator[Target]:
+    """The conformance suite's SmartFile: this emulator, a provider on it, its quirks and faults."""
+    from tests.emulators.fixtures import smartfile_target
+
+    with smartfile_target(tmp) as target:
+        yield target
+
+
+__all__ = ["SmartFileApp", "conformance_target", "create"]

@@ -96,7 +96,7 @@ def test_sigterm_stops_a_sync_cleanly_with_143(tmp_path: Path) -> None:
             assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        _out, err = proc.communicate(timeout=30)
         assert proc.returncode == 143, err
         assert "stopped by SIGTERM" in err and "Traceback" not in err
         emu.faults.clear()

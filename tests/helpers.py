@@ -49,7 +49,7 @@ def sync_in_process(local: Path, remote: Path, state: Path, paths: set[str] | No
         store.close()
 
 
-def sync_cli(local: Path, remote: Path, state: Path, *extra: str, env: dict[str, str] | None = None,
+def sync_cli(local: Path, remote: Path | str, state: Path, *extra: str, env: dict[str, str] | None = None,
              timeout: float = 120) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "syncagent", "sync", str(local), str(remote), "--state-dir", str(state), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from syncagent import errors, hashing
-from syncagent.engine import crashpoint
+from syncagent.engine import crashpoint, journal
 from syncagent.engine.deltapath import DeltaPath
 from syncagent.engine.localside import LocalSide, OwnWrites, entry_rev
 from syncagent.engine.plan import Action, Op, Plan
@@ -54,6 +54,14 @@ class Context:
     deltas: DeltaPath | None = None
     stop: threading.Event | None = None
     hash_kind: str = "sha256"       # the pair's content hash kind (engine/identity.py)
+
+
+class _SentWhileChanging(Exception):
+    """An upload that landed although its source changed while it was read."""
+
+    def __init__(self, entry: RemoteEntry) -> None:
+        super().__init__(entry.path)
+        self.entry = entry
 
 
 class Cancelled(Exception):
@@ -147,16 +155,17 @@ class Executor:
             self.upserts, self.deletes = [], []
             crashpoint.point("base-written")
 
-    def _record(self, path: str, l: Entry, r: RemoteEntry, content_hash: str | None = None) -> None:
-        h = content_hash or self.ctx.hashes.get(path)
+    def _record(self, path: str, l: Entry, r: RemoteEntry, content_hash: str | None = None,
+                trust_hash: bool = True) -> None:
+        h = content_hash or (self.ctx.hashes.get(path) if trust_hash else None)
         old = self.base.get(path)
-        if h is None and old is not None and old.size == l.size and old.mtime_ns == l.mtime_ns \
+        if trust_hash and h is None and old is not None and old.size == l.size and old.mtime_ns == l.mtime_ns \
                 and old.ino == l.ino:
             h = old.hash
         size, rrev = l.size, r.rev
         racy_local = l.kind == FILE and _racy(l.mtime_ns)
         racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
-        if (racy_local or racy_remote) and h is None:
+        if (racy_local or racy_remote) and h is None and trust_hash:
             try:
                 h = hashing.hash_one(self.ctx.local.fspath(path), self.ctx.hash_kind)
             except OSError:
@@ -326,14 +335,38 @@ class Executor:
         if batch:
             yield batch
 
+    def _intent(self, a: Action) -> str:
+        if a.op is Op.UPLOAD:
+            seen = self.local_view[a.path]
+            old = self.base.get(a.path)
+            known = self.ctx.hashes.get(a.path) or (
+                old.hash if old is not None and (old.size, old.mtime_ns, old.ino) == seen[1:] else None)
+            return journal.upload_intent(seen, self.remote_view.get(a.path), known)
+        return journal.download_intent(self.remote_view[a.path], self.local_view.get(a.path))
+
+    def _expected(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> None:
+        """What each staged destination will hold once committed (see journal.py)."""
+        updates = []
+        for a, s, detail in zip(batch, staged, details, strict=True):
+            if s is None:
+                continue
+            entry = s[0].entry
+            expected = entry.rev if a.op is Op.UPLOAD else [entry.size, entry.mtime_ns, int(entry.id or 0)]
+            updates.append((str(a.op), a.path, journal.with_expected(detail, expected)))
+        if updates:
+            self.ctx.store.journal_update(self.ctx.pair, updates)
+
     def _run_batch(self, batch: list[Action]) -> None:
-        self.ctx.store.journal_add(self.ctx.pair, [(str(a.op), a.path, "") for a in batch])
+        details = [self._intent(a) for a in batch]
+        self.ctx.store.journal_add(self.ctx.pair, [(str(a.op), a.path, d) for a, d in zip(batch, details,
+                                                                                       strict=True)])
         workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
         if workers == 1:
             staged = [None if self._stopping() else self._stage(a) for a in batch]
         else:
             with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
                 staged = list(pool.map(lambda a: None if self._stopping() else self._stage(a), batch))
+        self._expected(batch, staged, details)
         crashpoint.point("staged")
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()
@@ -350,6 +383,14 @@ class Executor:
             if a.op is Op.UPLOAD:
                 return self._stage_upload(a)
             return self._stage_download(a)
+        except _SentWhileChanging as sent:
+            # The service already holds what we read (a file being written to while it was sent):
+            # record that as the base, so the next run uploads the newer version instead of
+            # taking both sides for changed (a conflict copy on every run of a growing file).
+            self._record(a.path, self.local_view[a.path], sent.entry, content_hash=None, trust_hash=False)
+            self.ctx.summary.changed_during_run += 1
+            self.ctx.reporter.info(f"changed while it was sent, the newer version goes next run: {a.path}")
+            return None
         except (errors.ProviderError, OSError) as exc:
             self._fail(a, exc)
             return None
@@ -394,6 +435,8 @@ class Executor:
                 # copy shows in its size or mtime (a rename over the path leaves our
                 # snapshot whole, and the next run sees the new file).
                 if _fstat_entry(f) != seen:
+                    if staged.visible:
+                        raise _SentWhileChanging(staged.entry)
                     staged.abort()
                     raise errors.Conflict("changed while it was read", path=a.path)
             return staged

@@ -336,6 +336,13 @@ class Store:
         q = JournalRow.select(JournalRow.op, JournalRow.path, JournalRow.detail).where(JournalRow.pair == pair)
         return [(r.op, r.path, r.detail) for r in q]
 
+    def journal_update(self, pair: int, details: Iterable[tuple[str, str, str]]) -> None:
+        """Replace the detail of (op, path) entries (one transaction per batch)."""
+        conn = database.connection()
+        with database.atomic():
+            conn.executemany("UPDATE journal SET detail = ? WHERE pair = ? AND op = ? AND path = ?",
+                             ((detail, pair, op, path) for op, path, detail in details))
+
     def journal_clear(self, pair: int) -> None:
         JournalRow.delete().where(JournalRow.pair == pair).execute()
 

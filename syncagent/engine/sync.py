@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncagent import errors
-from syncagent.engine import crashpoint, feed
+from syncagent.engine import crashpoint, feed, journal
 from syncagent.engine.feed import RemoteChanges
 from syncagent.engine.identity import DEFAULT_COMPARE_LIMIT, Identity
 from syncagent.engine.localside import LocalSide, OwnWrites
@@ -95,6 +95,7 @@ class Engine:
         if paths is not None and any(not p.isascii() for p in paths):
             paths = None
         with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
+            self._recover()
             try:
                 if paths is not None and self.store.count_base(self.pair):
                     self._sync_paths(summary, paths)
@@ -104,6 +105,13 @@ class Engine:
                 summary.refused = str(exc)
         summary.seconds = time.monotonic() - started
         return summary
+
+    def _recover(self) -> None:
+        """A killed run's transfers: adopt what landed as the base (journal.py)."""
+        if self.options.dry_run or not self.store.journal(self.pair):
+            return
+        adopted = journal.recover(self.store, self.pair, self.local, self.remote, self.identity.kind)
+        self.reporter.info(f"the last run was interrupted; {adopted} transfers that had landed were recorded")
 
     def remote_changes(self) -> RemoteChanges:
         """What a poll must sync: from the change feed where the provider has
@@ -207,11 +215,6 @@ class Engine:
         if self.options.dry_run:
             self._report_dry(the_plan, summary)
             return
-        interrupted = self.store.journal(self.pair)
-        if interrupted:
-            self.reporter.info(f"the last run was interrupted with {len(interrupted)} transfers in flight; "
-                               "they are checked again now")
-            self.store.journal_clear(self.pair)
         if not the_plan.actions and not the_plan.moves:
             self._finish(summary)
             return

@@ -178,6 +178,7 @@ class StagedWrite(abc.ABC):
     """
 
     entry: RemoteEntry
+    visible = False     # True: the bytes are already under their name; abort() cannot take them back
 
     @abc.abstractmethod
     def commit(self) -> RemoteEntry:
@@ -190,6 +191,8 @@ class StagedWrite(abc.ABC):
 
 class DoneWrite(StagedWrite):
     """A write that was complete (and visible) as soon as it was made."""
+
+    visible = True
 
     def __init__(self, entry: RemoteEntry) -> None:
         self.entry = entry

@@ -5,6 +5,7 @@ refresh with rotation, and the token keeper."""
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterator
 
 import pytest
@@ -59,7 +60,7 @@ def test_browser_login_refused_or_tampered(authority: tuple[OAuth2Authority, OAu
     def forged(url: str) -> bool:
         redirect = re.search(r"redirect_uri=([^&]+)", url)
         assert redirect is not None
-        requests.get(requests.utils.unquote(redirect.group(1)) + "?code=x&state=forged", timeout=10)
+        requests.get(urllib.parse.unquote(redirect.group(1)) + "?code=x&state=forged", timeout=10)
         return True
 
     with pytest.raises(errors.AuthError, match="state"):

@@ -162,7 +162,14 @@ class Store:
 
     # ---- schema ------------------------------------------------------------
     def _migrate(self) -> None:
-        with database.atomic():
+        """Create or upgrade the schema. An up-to-date file is only read: a
+        transaction that reads and then writes fails at once with "database
+        is locked" when another connection committed in between (SQLite's
+        busy timeout does not cover that upgrade), so a change takes the
+        write lock first (BEGIN IMMEDIATE) and looks again under it."""
+        if MetaRow.table_exists() and self.schema_version() == SCHEMA_VERSION:
+            return
+        with database.atomic("IMMEDIATE"):
             if not MetaRow.table_exists():
                 database.create_tables(MODELS)
                 MetaRow.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()

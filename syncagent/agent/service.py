@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 Runner = Callable[[list[str]], int]
 UNIT = "syncagent.service"
@@ -40,13 +41,27 @@ def unit_dir() -> Path:
 
 
 def render_unit(exec_path: str, config: str | None) -> str:
-    docs = Path(__file__).resolve().parent.parent / "docs" / "agent.md"
-    return _template(UNIT).format(exec=exec_path, config_arg=f" --config {config}" if config else "", docs=docs)
+    args = [exec_path, "run", "--log-format", "json"] + (["--config", config] if config else [])
+    docs = Path(__file__).resolve().parents[2] / "docs" / "agent.md"
+    # a URI has no spaces; its %-escapes are doubled like every `%` systemd would expand
+    doc_line = f"Documentation={docs.as_uri().replace('%', '%%')}\n" if docs.exists() else ""
+    return _template(UNIT).format(exec_line=" ".join(systemd_quote(a) for a in args), docs=doc_line)
+
+
+def systemd_quote(arg: str) -> str:
+    """One word of an ExecStart= line: double-quoted when it holds a space,
+    a quote or a backslash; `%` and `$` doubled so systemd neither expands
+    a specifier nor a variable in a path."""
+    arg = arg.replace("%", "%%").replace("$", "$$")
+    if not arg or any(c in arg for c in " \t\n\"'\\;"):
+        escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\t", "\\t")
+        arg = f'"{escaped}"'
+    return arg
 
 
 def render_plist(exec_path: str, config: str | None, log: str) -> str:
-    extra = f"<string>--config</string><string>{config}</string>" if config else ""
-    return _template(PLIST).format(exec=exec_path, config_xml=extra, log=log)
+    extra = f"<string>--config</string><string>{escape(config)}</string>" if config else ""
+    return _template(PLIST).format(exec=escape(exec_path), config_xml=extra, log=escape(log))
 
 
 def install(config: str | None = None, *, target: Path | None = None, runner: Runner = _run,

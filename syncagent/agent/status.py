@@ -1,8 +1,9 @@
 """The status file the running agent keeps current, and its readers.
 
 One JSON file in the state dir, replaced atomically (temp + rename) on every
-change: per pair its state (idle, syncing, paused, error, refused), last
-sync, pending items, recent errors and conflicts; the last transfers
+change: per pair its state (starting, syncing, idle, error, refused,
+paused) and why when it is not idle, last sync, pending items, the last
+run's failed items and recent conflict copies; the last transfers
 (activity); the agent's pid and a heartbeat. `syncagent status` reads it and
 says clearly when no agent runs (pid gone, or heartbeat stale).
 """
@@ -35,39 +36,42 @@ class StatusFile:
         self.path = state_dir / FILE_NAME
         state_dir.mkdir(parents=True, exist_ok=True)
         self.lock = threading.Lock()
+        self._failing = False
         self.data: dict[str, Any] = {
             "pid": os.getpid(), "started": _iso(time.time()), "heartbeat": time.time(),
             "pairs": {name: {"name": name, "local": local, "remote": remote, "state": "starting",
-                             "last_sync": None, "pending": 0, "errors": [], "conflicts": []}
+                             "last_sync": None, "pending": 0, "reason": None, "errors": [], "conflicts": []}
                       for name, local, remote in pairs},
             "activity": [],
         }
         self._write()
 
     def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
-                   error: str | None = None, pending: int = 0) -> None:
+                   reason: str | None = None, pending: int = 0) -> None:
+        """The pair's state now. `reason` says why it is not idle (a refusal,
+        a pause, a failure) and is replaced at every call: once the cause is
+        gone, so is the reason. A finished run replaces the item errors."""
         with self.lock:
             pair = self.data["pairs"].setdefault(name, {"name": name, "errors": [], "conflicts": []})
-            pair["state"] = state
-            pair["pending"] = pending
-            now = time.time()
+            pair["state"], pair["pending"], pair["reason"] = state, pending, reason
             if summary is not None:
-                pair["last_sync"] = _iso(now)
-                pair["last_summary"] = {k: v for k, v in summary.as_dict().items()
-                                        if k not in ("error_list", "conflict_list")}
-                pair["conflicts"] = (pair["conflicts"] + summary.conflict_list)[-KEEP_ERRORS:]
-                for e in summary.error_list:
-                    pair["errors"] = (pair["errors"] + [{"time": _iso(now), **e}])[-KEEP_ERRORS:]
-                if summary.changed_anything():
-                    self.data["activity"] = (self.data["activity"] + [{
-                        "time": _iso(now), "pair": name, "uploaded": summary.uploaded,
-                        "downloaded": summary.downloaded,
-                        "deleted": summary.deleted_local + summary.deleted_remote, "moved": summary.moved,
-                        "conflicts": summary.conflicts, "bytes": summary.bytes_sent + summary.bytes_received,
-                    }])[-KEEP_ACTIVITY:]
-            if error is not None and (summary is None or not summary.error_list):
-                pair["errors"] = (pair["errors"] + [{"time": _iso(now), "error": error}])[-KEEP_ERRORS:]
+                self._record_run(name, pair, summary)
             self._write()
+
+    def _record_run(self, name: str, pair: dict[str, Any], summary: Summary) -> None:
+        now = time.time()
+        pair["last_sync"] = _iso(now)
+        pair["last_summary"] = {k: v for k, v in summary.as_dict().items()
+                                if k not in ("error_list", "conflict_list")}
+        pair["conflicts"] = (pair["conflicts"] + summary.conflict_list)[-KEEP_ERRORS:]
+        pair["errors"] = [{"time": _iso(now), **e} for e in summary.error_list][-KEEP_ERRORS:]
+        if summary.changed_anything():
+            self.data["activity"] = (self.data["activity"] + [{
+                "time": _iso(now), "pair": name, "uploaded": summary.uploaded,
+                "downloaded": summary.downloaded,
+                "deleted": summary.deleted_local + summary.deleted_remote, "moved": summary.moved,
+                "conflicts": summary.conflicts, "bytes": summary.bytes_sent + summary.bytes_received,
+            }])[-KEEP_ACTIVITY:]
 
     def heartbeat(self) -> None:
         with self.lock:
@@ -80,10 +84,22 @@ class StatusFile:
             self._write()
 
     def _write(self) -> None:
+        """Replace the file; a failure (state dir gone, disk full) is logged
+        once until a write succeeds again, and never stops the agent."""
         self.data["heartbeat"] = time.time()
         tmp = self.path.with_name(f".{FILE_NAME}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.data, indent=1, ensure_ascii=False))
-        os.replace(tmp, self.path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(self.data, indent=1, ensure_ascii=False))
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            if not self._failing:
+                from syncagent.log import get_logger
+
+                get_logger().warning("cannot write the status file", path=str(self.path), error=str(exc))
+            self._failing = True
+            return
+        self._failing = False
 
 
 def read(state_dir: Path, now: float | None = None) -> dict[str, Any]:
@@ -119,6 +135,8 @@ def render(data: dict[str, Any]) -> str:
     for pair in data.get("pairs", {}).values():
         lines.append(f"  {pair['name']:<16} {pair.get('state', '?'):<8} last sync {pair.get('last_sync') or 'never'}"
                      f"  pending {pair.get('pending', 0)}  {pair.get('local')} <-> {pair.get('remote')}")
+        if pair.get("reason"):
+            lines.append(f"      why: {pair['reason']}")
         for e in pair.get("errors", [])[-3:]:
             lines.append(f"      error {e.get('time')}: {e.get('path', '')} {e.get('error')}".rstrip())
         for c in pair.get("conflicts", [])[-3:]:

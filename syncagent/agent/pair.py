@@ -161,11 +161,7 @@ class PairRunner:
 
     def run(self) -> None:
         try:
-            now = self.clock()
-            self.next_full = now + self.spec.full_rescan_interval
-            self.next_poll = now + self.spec.poll_interval
-            self._sync_pending()
-            self.ready.set()
+            self.first_run()
             while not self.stop.is_set():
                 self.wake.wait(timeout=max(0.0, self._deadline() - self.clock()))
                 self.wake.clear()
@@ -173,8 +169,20 @@ class PairRunner:
                     self.step(self.clock())
         finally:
             self.ready.set()
-            self.remote.close()
-            self.store.close()      # this thread's connection (peewee keeps one per thread)
+            self.close()
+
+    def first_run(self) -> None:
+        """The whole run at start; the clocks of polls and true-ups start now."""
+        now = self.clock()
+        self.next_full = now + self.spec.full_rescan_interval
+        self.next_poll = now + self.spec.poll_interval
+        self._sync_pending()
+        self.ready.set()
+
+    def close(self) -> None:
+        """Close the provider and this thread's database connection."""
+        self.remote.close()
+        self.store.close()      # peewee keeps one connection per thread
 
     def _deadline(self) -> float:
         if self.retry_at is None:

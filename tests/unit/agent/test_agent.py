@@ -35,13 +35,16 @@ class Opener:
 
 @pytest.fixture
 def no_thread_left() -> Iterator[None]:
-    baseline = threading.active_count()
+    before = set(threading.enumerate())     # other tests' threads may end meanwhile: compare objects
+
+    def leaked() -> list[str]:
+        return [t.name for t in threading.enumerate() if t not in before]
+
     yield
     deadline = time.monotonic() + 5
-    while threading.active_count() > baseline and time.monotonic() < deadline:
+    while leaked() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert threading.active_count() == baseline, \
-        f"threads left behind: {[t.name for t in threading.enumerate()]}"
+    assert not leaked(), f"threads left behind: {leaked()}"
 
 
 def _run_in_thread(agent: Agent) -> tuple[threading.Thread, threading.Event]:

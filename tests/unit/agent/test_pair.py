@@ -113,7 +113,9 @@ def test_the_provider_is_reopened_once_on_refused_credentials(h: Harness) -> Non
     assert h.board.last("docs")["state"] == "idle"
 
 
-def test_credentials_refused_twice_pause_the_pair_until_they_change(h: Harness) -> None:
+def test_credentials_refused_twice_pause_the_pair_until_they_change(h: Harness,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pair_module, "backoff_delay", lambda attempt, *, base, cap: 100.0)
     config = h.tmp / "config.yaml"
     config.write_text("remotes: {}\n")
     h.opener.auth_failures = 1       # every provider refuses its first call

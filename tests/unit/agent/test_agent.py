@@ -112,4 +112,4 @@ def test_a_pair_whose_remote_cannot_open_does_not_stop_the_other(tmp_path: Path,
     assert (good_remote / "a.txt").exists()
     assert board.last("good")["state"] == "idle"
     bad = board.last("bad")
-    assert bad["state"] == "error" and "missing.yaml" in bad["reason"]
+    assert bad["state"] == "error" and "nowhere" in bad["reason"]

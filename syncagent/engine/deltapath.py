@@ -17,7 +17,7 @@ import os
 import tempfile
 from typing import IO, Literal
 
-from syncagent import errors, hashing
+from syncagent import errors
 from syncagent.engine.identity import Identity
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import Entry
@@ -59,19 +59,18 @@ class DeltaPath:
         """Patch the remote copy. Returns (new entry, bytes sent, bytes received, content hash)."""
         from syncagent import delta
 
-        local_path = self.local.fspath(path)
         with tempfile.TemporaryFile() as sig, tempfile.TemporaryFile() as diff:
             self.remote.signature(path, sig)
             received = sig.tell()
             sig.seek(0)
-            with open(local_path, "rb") as f:
+            with self.local.read(path) as f:
                 st = os.fstat(f.fileno())
                 if (st.st_size, st.st_mtime_ns, st.st_ino) != (seen.size, seen.mtime_ns, seen.ino):
                     raise errors.Conflict("changed since the scan", path=path)
                 delta.delta(sig, f, diff)
             sent = diff.tell()
             diff.seek(0)
-            wanted_hash = hashing.hash_one(local_path, self.identity.kind)
+            wanted_hash = self.local.hash_of(path, self.identity.kind)
             entry = self.remote.patch(path, diff, seen.size, seen.mtime_ns, expect=r.rev)
         got = self.identity.remote_hash(path, entry)
         if got is not None and got != wanted_hash:

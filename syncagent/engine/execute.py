@@ -24,7 +24,6 @@ from syncagent.engine.localside import LocalSide, OwnWrites, entry_rev
 from syncagent.engine.plan import Action, Op, Plan
 from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
-from syncagent.engine.scan import stat_entry
 from syncagent.engine.state import Store
 from syncagent.engine.trash import Trash
 from syncagent.paths import is_under
@@ -167,7 +166,7 @@ class Executor:
         racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
         if (racy_local or racy_remote) and h is None and trust_hash:
             try:
-                h = hashing.hash_one(self.ctx.local.fspath(path), self.ctx.hash_kind)
+                h = self.ctx.local.hash_of(path, self.ctx.hash_kind)
             except OSError:
                 racy_local = racy_remote = False
         if racy_local:
@@ -249,9 +248,9 @@ class Executor:
         self._forget(a.path, a.recursive)
 
     def _delete_local(self, a: Action) -> None:
-        path = self.ctx.local.abspath(a.path)
+        local = self.ctx.local
         seen = self.local_view.get(a.path)
-        now = stat_entry(path)
+        now = local.lstat_entry(a.path)
         if now is None:
             self._forget(a.path, a.recursive)
             return
@@ -261,21 +260,15 @@ class Executor:
         self._before_local(a.path)
         if a.kind == DIR and not a.recursive:
             try:
-                path.rmdir()
-            except OSError:
-                if any(path.iterdir()):
-                    self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
-                    self._forget(a.path)
-                    return
-                raise
+                local.delete(a.path)
+            except errors.AlreadyExists:
+                self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
+                self._forget(a.path)
+                return
         elif self.ctx.trash is not None:
-            self.ctx.trash.put(path, a.path)
-        elif a.kind == DIR:
-            import shutil
-
-            shutil.rmtree(path)
+            local.move_out(a.path, self.ctx.trash.place_for(a.path))
         else:
-            path.unlink()
+            local.delete(a.path, recursive=a.kind == DIR)
         self._after_local(a.path)
         crashpoint.point("deleted")
         self.ctx.reporter.action("delete local", a.path + ("/" if a.kind == DIR else ""))
@@ -290,13 +283,13 @@ class Executor:
             try:
                 if a.op is Op.MKDIR_REMOTE:
                     r = self.ctx.remote.mkdir(a.path)
-                    l = self.local_view.get(a.path) or stat_entry(self.ctx.local.abspath(a.path))
+                    l = self.local_view.get(a.path) or self.ctx.local.lstat_entry(a.path)
                     self.ctx.reporter.action("mkdir remote", a.path + "/")
                 else:
                     self._before_local(a.path)
                     self.ctx.local.mkdir(a.path)
                     self._after_local(a.path)
-                    l = stat_entry(self.ctx.local.abspath(a.path))
+                    l = self.ctx.local.lstat_entry(a.path)
                     r = self.remote_view.get(a.path) or self.ctx.remote.stat(a.path)
                     self.ctx.reporter.action("mkdir local", a.path + "/")
             except errors.ProviderError as exc:
@@ -413,10 +406,8 @@ class Executor:
                 self.ctx.reporter.warn(f"delta upload failed ({exc}); sending the whole file", a.path)
                 current = self.ctx.remote.stat(a.path)
                 expect = current.rev
-        path = self.ctx.local.fspath(a.path)
-
         def attempt() -> StagedWrite:
-            with open(path, "rb") as f:
+            with self.ctx.local.read(a.path) as f:
                 if _fstat_entry(f) != seen:
                     raise errors.Conflict("changed since the scan", path=a.path)
                 digest = _digest_if_racy(self.ctx.hash_kind, seen.size, seen.mtime_ns)
@@ -525,15 +516,14 @@ class Executor:
 
     def _mtime_local(self, a: Action) -> None:
         r = self.remote_view[a.path]
-        path = self.ctx.local.abspath(a.path)
         seen = self.local_view[a.path]
-        if stat_entry(path) != seen:
+        if self.ctx.local.lstat_entry(a.path) != seen:
             self.ctx.summary.changed_during_run += 1
             return
         self._before_local(a.path)
-        os.utime(path, ns=(r.mtime_ns, r.mtime_ns), follow_symlinks=False)
+        self.ctx.local.set_mtime(a.path, r.mtime_ns)
         self._after_local(a.path)
-        now = stat_entry(path)
+        now = self.ctx.local.lstat_entry(a.path)
         if now is not None:
             self.ctx.reporter.action("touch local", a.path)
             self._record(a.path, now, r)

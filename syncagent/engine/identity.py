@@ -63,8 +63,8 @@ class Identity:
                 self.memo[path] = cached
                 return cached
         try:
-            value = hashing.hash_one(self.local.fspath(path), self.kind)
-        except OSError:
+            value = self.local.hash_of(path, self.kind)
+        except (OSError, errors.ProviderError):
             return None
         self.memo[path] = value
         if seen is not None:

@@ -23,7 +23,6 @@ from typing import Any
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import FILE, Base, Entry
-from syncagent.engine.scan import stat_entry
 from syncagent.engine.state import Store
 from syncagent.providers.base import Provider, RemoteEntry
 
@@ -92,7 +91,7 @@ def _adopt_upload(path: str, data: dict[str, Any], remote: Provider, hash_kind: 
 def _adopt_download(path: str, data: dict[str, Any], local: LocalSide, remote: Provider,
                     hash_kind: str) -> Base | None:
     rsize, rmtime, rrev, rid, rhash = data["r"]
-    now = stat_entry(local.fspath(path))
+    now = local.lstat_entry(path)
     if now is None or now.kind != FILE:
         return None
     expected = data.get("exp")

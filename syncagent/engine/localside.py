@@ -9,17 +9,20 @@ interface, so a plain folder as the remote gets the same guarantees.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import shutil
+import stat as stat_module
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
 
 from syncagent import errors, hashing
+from syncagent.engine import safedirs
 from syncagent.engine.records import DIR, Entry
 from syncagent.engine.scan import Scan, scan_tree, stat_entry
-from syncagent.fileio import copy_into, file_hash, map_oserror, syncfs
+from syncagent.fileio import copy_into, map_oserror, syncfs
 from syncagent.paths import temp_name
 from syncagent.providers.base import (
     ANY,
@@ -77,10 +80,26 @@ class LocalSide:
             path = scan.disk_path(path)
         return f"{self._root_s}/{path}"
 
-    def new_temp(self, path: str) -> str:
-        target = self.fspath(path)
-        folder, _, name = target.rpartition("/")
-        return f"{folder}/{temp_name(name, self.temp_tag + secrets.token_hex(6))}"
+    def disk_rel(self, path: str) -> str:
+        """The on-disk relative spelling of an NFC path."""
+        scan = self.last_scan
+        return scan.disk_path(path) if scan is not None and scan.disk else path
+
+    def temp_for(self, name: str) -> str:
+        return temp_name(name, self.temp_tag + secrets.token_hex(6))
+
+    def parent(self, path: str, *, create: bool = False) -> contextlib.AbstractContextManager[tuple[int, str]]:
+        """(descriptor of the folder holding `path`, its on-disk name): no link followed on the way."""
+        return safedirs.parent_of(self._root_s, self.disk_rel(path), create=create)
+
+    def lstat_entry(self, path: str) -> Entry | None:
+        """A fresh Entry for `path`, None if absent, a link, special, or behind a link."""
+        try:
+            with self.parent(path) as (fd, name):
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError, safedirs.LinkInTheWay):
+            return None
+        return entry_of(st)
 
     # ---- listing -----------------------------------------------------------
     def root_exists(self) -> bool:
@@ -108,23 +127,32 @@ class LocalSide:
             yield to_remote(rel, e)
 
     def stat(self, path: str) -> RemoteEntry:
-        e = stat_entry(self.fspath(path))
+        e = self.lstat_entry(path) if path else stat_entry(self._root_s)
         if e is None:
             raise errors.NotFound("no such file or folder", path=path)
         return to_remote(path, e)
 
     def content_hash(self, path: str) -> str | None:
-        try:
-            return file_hash(self.abspath(path))
-        except OSError as exc:
-            raise map_oserror(exc, path) from exc
+        return self.hash_of(path, "sha256")
+
+    def hash_of(self, path: str, kind: str) -> str:
+        """The file's content hash of `kind` (syncagent.hashing), read without following links."""
+        with self.read(path) as f:
+            st = os.fstat(f.fileno())
+            digest = hashing.new_hasher(kind, size=st.st_size, mtime_ns=st.st_mtime_ns)
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     # ---- content -----------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
+        """The file's bytes; neither it nor a folder on the way may be a link."""
         try:
-            return open(self.fspath(path), "rb")
+            with self.parent(path) as (dfd, name):
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
         except OSError as exc:
             raise map_oserror(exc, path) from exc
+        return os.fdopen(fd, "rb")
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
@@ -133,30 +161,34 @@ class LocalSide:
 
     def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
                     expect: Expect = ANY) -> StagedWrite:
-        tmp = self.new_temp(path)
+        """Write the bytes under a temp name beside `path` (not yet visible)."""
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            with self.parent(path) as (dfd, name):
+                tmp = self.temp_for(name)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=dfd)
+                try:
+                    st = self._fill(fd, stream, size, mtime_ns, path)
+                except BaseException:
+                    _unlink_quietly(tmp, dfd)
+                    raise
         except OSError as exc:
             raise map_oserror(exc, path) from exc
-        try:
-            try:
-                written = copy_into(stream, fd, size)
-                if mtime_ns:
-                    os.utime(fd, ns=(mtime_ns, mtime_ns))
-                st = os.fstat(fd)
-            finally:
-                os.close(fd)
-            if written != size:
-                raise errors.TransientError(
-                    f"short transfer: expected {size} bytes, got {written}", path=path)
-        except OSError as exc:
-            _unlink_quietly(tmp)
-            raise map_oserror(exc, path) from exc
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
         entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
         return _LocalStaged(self, path, tmp, entry, expect)
+
+    @staticmethod
+    def _fill(fd: int, stream: IO[bytes], size: int, mtime_ns: int, path: str) -> os.stat_result:
+        try:
+            written = copy_into(stream, fd, size)
+            if mtime_ns:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+            st = os.fstat(fd)
+        finally:
+            os.close(fd)
+        if written != size:
+            raise errors.TransientError(f"short transfer: expected {size} bytes, got {written}", path=path)
+        return st
 
     def flush(self) -> None:
         syncfs(self.root)
@@ -165,7 +197,7 @@ class LocalSide:
         """Raise Conflict if `path` no longer is what the caller last saw."""
         if expect is ANY:
             return
-        current = stat_entry(self.fspath(path))
+        current = self.lstat_entry(path)
         if expect is None:
             if current is not None:
                 raise errors.Conflict("appeared since it was listed", path=path)
@@ -174,9 +206,11 @@ class LocalSide:
             raise errors.Conflict("changed since it was listed", path=path)
 
     def mkdir(self, path: str) -> RemoteEntry:
-        target = self.abspath(path)
         try:
-            target.mkdir(parents=True, exist_ok=True)
+            fd = safedirs.open_dir(self._root_s, self.disk_rel(path), create=True)
+            os.close(fd)
+        except safedirs.LinkInTheWay:
+            raise
         except FileExistsError as exc:
             raise errors.AlreadyExists("a file has that name", path=path) from exc
         except OSError as exc:
@@ -184,46 +218,106 @@ class LocalSide:
         return self.stat(path)
 
     def move(self, src: str, dst: str) -> RemoteEntry:
-        source, target = self.abspath(src), self.abspath(dst)
-        if os.path.lexists(target):
-            raise errors.AlreadyExists("destination exists", path=dst)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(source, target)
+            with self.parent(src) as (sfd, sname), self.parent(dst, create=True) as (dfd, dname):
+                if _exists(dname, dfd):
+                    raise errors.AlreadyExists("destination exists", path=dst)
+                os.rename(sname, dname, src_dir_fd=sfd, dst_dir_fd=dfd)
         except OSError as exc:
             raise map_oserror(exc, src) from exc
         return self.stat(dst)
 
-    def copy(self, src: str, dst: str) -> RemoteEntry:
-        source, target = self.abspath(src), self.abspath(dst)
-        if os.path.lexists(target):
-            raise errors.AlreadyExists("destination exists", path=dst)
+    def rename_aside(self, path: str, new: str) -> None:
+        """Give a file (or folder) a new free name in its folder; fails rather
+        than replace an existing name."""
         try:
-            if source.is_dir():
-                shutil.copytree(source, target, symlinks=True)
-                return self.stat(dst)
-            with open(source, "rb") as f:
-                st = os.fstat(f.fileno())
-                return self.write(dst, f, st.st_size, st.st_mtime_ns, expect=None)
-        except OSError as exc:
-            raise map_oserror(exc, src) from exc
-
-    def delete(self, path: str, *, recursive: bool = False) -> None:
-        target = self.abspath(path)
-        try:
-            if target.is_dir() and not target.is_symlink():
-                if recursive:
-                    shutil.rmtree(target)
+            with self.parent(path) as (fd, name):
+                new_name = new.rpartition("/")[2]
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+                if stat_module.S_ISDIR(st.st_mode):
+                    if _exists(new_name, fd):
+                        raise errors.AlreadyExists("destination exists", path=new)
+                    os.rename(name, new_name, src_dir_fd=fd, dst_dir_fd=fd)
                 else:
-                    target.rmdir()
-            else:
-                target.unlink()
+                    os.link(name, new_name, src_dir_fd=fd, dst_dir_fd=fd, follow_symlinks=False)
+                    os.unlink(name, dir_fd=fd)
         except OSError as exc:
             raise map_oserror(exc, path) from exc
 
+    def move_out(self, path: str, target: Path) -> None:
+        """Move `path` out of the root to `target` (the trash in the state dir)."""
+        with self.parent(path) as (fd, name):
+            try:
+                os.rename(name, target, src_dir_fd=fd)
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+                # another file system: copy through the descriptors, then remove
+                self._copy_out(fd, name, target)
+                self._remove(fd, name, recursive=True)
+
+    def _copy_out(self, fd: int, name: str, target: Path) -> None:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if stat_module.S_ISDIR(st.st_mode):
+            target.mkdir(parents=True, exist_ok=True)
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            try:
+                for child in os.listdir(sub):
+                    self._copy_out(sub, child, target / child)
+            finally:
+                os.close(sub)
+        elif stat_module.S_ISREG(st.st_mode):
+            src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            with os.fdopen(src, "rb") as f, open(target, "wb") as out:
+                shutil.copyfileobj(f, out, 1 << 20)
+            os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    def copy(self, src: str, dst: str) -> RemoteEntry:
+        if self.lstat_entry(dst) is not None:
+            raise errors.AlreadyExists("destination exists", path=dst)
+        found = self.lstat_entry(src)
+        if found is None:
+            raise errors.NotFound("no such file or folder", path=src)
+        if found.kind == DIR:
+            self.mkdir(dst)
+            entries = self.scan(src).entries
+            for child in sorted(entries):
+                target = dst + child[len(src):]
+                if entries[child].kind == DIR:
+                    self.mkdir(target)
+                else:
+                    self._copy_file(child, target)
+            return self.stat(dst)
+        return self._copy_file(src, dst)
+
+    def _copy_file(self, src: str, dst: str) -> RemoteEntry:
+        with self.read(src) as f:
+            st = os.fstat(f.fileno())
+            with self.parent(dst, create=True):
+                pass
+            return self.write(dst, f, st.st_size, st.st_mtime_ns, expect=None)
+
+    def delete(self, path: str, *, recursive: bool = False) -> None:
+        try:
+            with self.parent(path) as (fd, name):
+                self._remove(fd, name, recursive=recursive)
+        except OSError as exc:
+            raise map_oserror(exc, path) from exc
+
+    @staticmethod
+    def _remove(fd: int, name: str, *, recursive: bool) -> None:
+        st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+        if not stat_module.S_ISDIR(st.st_mode):
+            os.unlink(name, dir_fd=fd)
+        elif recursive:
+            shutil.rmtree(name, dir_fd=fd)
+        else:
+            os.rmdir(name, dir_fd=fd)
+
     def set_mtime(self, path: str, mtime_ns: int) -> RemoteEntry:
         try:
-            os.utime(self.abspath(path), ns=(mtime_ns, mtime_ns), follow_symlinks=False)
+            with self.parent(path) as (fd, name):
+                os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=fd, follow_symlinks=False)
         except OSError as exc:
             raise map_oserror(exc, path) from exc
         return self.stat(path)
@@ -244,26 +338,40 @@ class LocalSide:
                     hash_kind: str = "sha256") -> StagedWrite:
         """Apply a delta to this side's file into a temp beside it; checked
         (size, and content hash when given) before it may replace the file."""
-        from syncagent import delta
 
-        tmp = self.new_temp(path)
         try:
-            with self.read(path) as basis, open(tmp, "xb") as out:
-                delta.patch(basis, delta_stream, out)
-            if os.path.getsize(tmp) != size:
-                raise errors.TransientError("the patched file has the wrong size", path=path)
-            if content_hash is not None and hashing.hash_one(tmp, hash_kind) != content_hash:
-                raise errors.TransientError("the patched file has the wrong content", path=path)
-            os.utime(tmp, ns=(mtime_ns, mtime_ns))
-            st = os.stat(tmp)
+            with self.parent(path) as (dfd, name):
+                tmp = self.temp_for(name)
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                             dir_fd=dfd)
+                try:
+                    st = self._patch_into(fd, path, delta_stream, size, mtime_ns, content_hash, hash_kind)
+                except BaseException:
+                    _unlink_quietly(tmp, dfd)
+                    raise
         except OSError as exc:
-            _unlink_quietly(tmp)
             raise map_oserror(exc, path) from exc
-        except BaseException:
-            _unlink_quietly(tmp)
-            raise
         entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
         return _LocalStaged(self, path, tmp, entry, expect)
+
+    def _patch_into(self, fd: int, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int,
+                    content_hash: str | None, hash_kind: str) -> os.stat_result:
+        from syncagent import delta
+
+        with self.read(path) as basis, os.fdopen(fd, "w+b") as out:
+            delta.patch(basis, delta_stream, out)
+            out.flush()
+            if os.fstat(out.fileno()).st_size != size:
+                raise errors.TransientError("the patched file has the wrong size", path=path)
+            if content_hash is not None:
+                out.seek(0)
+                digest = hashing.new_hasher(hash_kind, size=size, mtime_ns=mtime_ns)
+                while chunk := out.read(1 << 20):
+                    digest.update(chunk)
+                if digest.hexdigest() != content_hash:
+                    raise errors.TransientError("the patched file has the wrong content", path=path)
+            os.utime(out.fileno(), ns=(mtime_ns, mtime_ns))
+            return os.fstat(out.fileno())
 
     def delta(self, path: str, signature: IO[bytes], out: IO[bytes]) -> None:
         from syncagent import delta
@@ -288,7 +396,8 @@ class _LocalStaged(StagedWrite):
     def commit(self) -> RemoteEntry:
         try:
             self.owner.check_expect(self.path, self.expect)
-            os.replace(self.tmp, self.owner.fspath(self.path))
+            with self.owner.parent(self.path) as (fd, name):
+                os.replace(self.tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
         except OSError as exc:
             self.abort()
             raise map_oserror(exc, self.path) from exc
@@ -298,9 +407,26 @@ class _LocalStaged(StagedWrite):
         return self.entry
 
     def abort(self) -> None:
-        _unlink_quietly(self.tmp)
+        with contextlib.suppress(OSError), self.owner.parent(self.path) as (fd, _):
+            _unlink_quietly(self.tmp, fd)
 
 
-def _unlink_quietly(path: str) -> None:
+def _unlink_quietly(name: str, dir_fd: int | None = None) -> None:
     with contextlib.suppress(OSError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
+
+
+def _exists(name: str, dir_fd: int) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def entry_of(st: os.stat_result) -> Entry | None:
+    if stat_module.S_ISDIR(st.st_mode):
+        return Entry(DIR, 0, 0, st.st_ino)
+    if stat_module.S_ISREG(st.st_mode):
+        return Entry("file", st.st_size, st.st_mtime_ns, st.st_ino)
+    return None

@@ -209,7 +209,11 @@ class Engine:
         the_plan = self._plan(local, remote, base, hidden)
         self._phase("plan", t, f"{len(the_plan.actions) + len(the_plan.moves)} actions")
         if the_plan.conflicts:
-            local = self._resolve_conflicts(the_plan, local, remote, summary)
+            local, failed = self._resolve_conflicts(the_plan, local, remote, summary)
+            if failed:  # left alone this run, on both sides
+                remote = {p: e for p, e in remote.items() if p not in failed}
+                base = {p: b for p, b in base.items() if p not in failed}
+                hidden = hidden | failed
             the_plan = self._plan(local, remote, base, hidden)
         self._guard_big_delete(the_plan, base_files)
         if self.options.dry_run:
@@ -381,34 +385,39 @@ class Engine:
         return same
 
     def _resolve_conflicts(self, the_plan: Plan, local: dict[str, Entry], remote: dict[str, RemoteEntry],
-                           summary: Summary) -> dict[str, Entry]:
+                           summary: Summary) -> tuple[dict[str, Entry], set[str]]:
         """The remote version keeps the name; the local one is renamed aside.
-        Then both travel to both sides in the second planning pass."""
+        Then both travel to both sides in the second planning pass. Returns
+        the new local view and the paths whose rename failed."""
         local = dict(local)
+        failed: set[str] = set()
         for a in the_plan.conflicts:
             def taken(q: str) -> bool:
-                return q in local or q in remote or os.path.lexists(self.local.abspath(q))
+                return q in local or q in remote or self.local.lstat_entry(q) is not None
 
             new = conflict_name(a.path, taken)
             if not self.options.dry_run:
-                self._rename_aside(a.path, new)
+                try:
+                    self._rename_aside(a.path, new)
+                except errors.ProviderError as exc:
+                    summary.errors += 1
+                    summary.error_list.append({"path": a.path, "op": "conflict", "error": str(exc)})
+                    self.reporter.error(f"conflict: could not keep the local version aside: {exc}", a.path)
+                    local.pop(a.path, None)
+                    failed.add(a.path)
+                    continue
             rekey(local, a.path, new)  # type: ignore[arg-type]
             crashpoint.point("conflict")
             summary.conflicts += 1
             summary.conflict_list.append(new)
             self.reporter.action("conflict", a.path, f"local version kept as {new.rsplit('/', 1)[-1]}")
-        return local
+        return local, failed
 
     def _rename_aside(self, path: str, new: str) -> None:
-        src, dst = self.local.abspath(path), self.local.abspath(new)
         if self.own_writes is not None:
             self.own_writes.suppress(path)
             self.own_writes.suppress(new)
-        if os.path.isdir(src):
-            os.rename(src, dst)
-        else:
-            os.link(src, dst)  # fails rather than replace an existing name
-            os.unlink(src)
+        self.local.rename_aside(path, new)
         if self.own_writes is not None:
             self.own_writes.wrote(path)
             self.own_writes.wrote(new)

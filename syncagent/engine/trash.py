@@ -14,8 +14,8 @@ class Trash:
     def __init__(self, state_dir: Path, pair: int) -> None:
         self.root = state_dir / "trash" / f"pair-{pair}"
 
-    def put(self, path: Path, rel: str) -> Path:
-        """Move `path` (file or folder) into today's trash folder under `rel`."""
+    def place_for(self, rel: str) -> Path:
+        """A free place in today's trash folder for `rel` (its folder created)."""
         day = self.root / time.strftime("%Y-%m-%d")
         target = day / rel
         n = 1
@@ -23,12 +23,6 @@ class Trash:
             n += 1
             target = day / f"{rel}.{n}"
         target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.rename(path, target)
-        except OSError as exc:
-            if exc.errno != 18:  # EXDEV: the state dir is on another filesystem
-                raise
-            shutil.move(str(path), str(target))
         return target
 
     def expire(self, days: int = KEEP_DAYS, now: float | None = None) -> int:

@@ -165,7 +165,7 @@ def hash_needs(local: dict[str, Entry], remote: dict[str, RemoteEntry],
 # ---- moves ------------------------------------------------------------------
 
 def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
-               mode: Mode, remote_ids: bool, busy: list[str]) -> list[Action]:
+               mode: Mode, remote_ids: bool, busy: list[str], remote_moves: bool = True) -> list[Action]:
     """Renames on one side, to be replayed as renames on the other.
 
     Locally a move keeps its inode; remotely its id. Only an unchanged source
@@ -177,7 +177,7 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
     news = [p for p in busy if p not in base]
     if not olds or not news:
         return moves
-    if mode is not Mode.DOWNLOAD:
+    if mode is not Mode.DOWNLOAD and remote_moves:
         gone = {base[p].ino: p for p in olds
                 if p not in local and base[p].ino and p in remote and remote_state(remote[p], base[p]) is State.SAME}
         for p in news:
@@ -257,6 +257,7 @@ class _Ctx:
     same: dict[str, bool]
     mode: Mode
     hidden: set[str]
+    mtime_precision_ns: int = 1
     actions: list[Action] = field(default_factory=list)
     # paths that exist at the end of the plan (on both sides)
     survivors: set[str] = field(default_factory=set)
@@ -267,16 +268,20 @@ class _Ctx:
 
 def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
          same: dict[str, bool], mode: Mode = Mode.TWO_WAY, *, remote_ids: bool = False,
-         hidden: Iterable[str] = (), busy: list[str] | None = None) -> Plan:
+         hidden: Iterable[str] = (), busy: list[str] | None = None, remote_moves: bool = True,
+         mtime_precision_ns: int = 1) -> Plan:
     """The whole plan for one pair. The inputs are not modified.
 
     `hidden`: paths present on a side but left out of the views (ignored,
     skipped); the folders above them are never deleted recursively.
+    `remote_moves`: the remote can rename on the server (else a local
+    rename is an upload and a delete). `mtime_precision_ns`: modification
+    times closer than this are equal (the coarser side rounds).
     """
     result = Plan()
     if busy is None:
         busy = busy_paths(local, remote, base)
-    moves = find_moves(local, remote, base, mode, remote_ids, busy)
+    moves = find_moves(local, remote, base, mode, remote_ids, busy, remote_moves)
     if moves:
         base, local, remote = dict(base), dict(local), dict(remote)
         for m in moves:
@@ -287,7 +292,7 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
         result.moves = moves
         busy = busy_paths(local, remote, base)
     result.local, result.remote, result.base = local, remote, dict(base) if not moves else base
-    ctx = _Ctx(local, remote, base, same, mode, _ancestors(hidden))
+    ctx = _Ctx(local, remote, base, same, mode, _ancestors(hidden), max(1, mtime_precision_ns))
     dirs: list[str] = []
     for p in busy:
         l, r, b = local.get(p), remote.get(p), base.get(p)
@@ -359,7 +364,7 @@ def _push(ctx: _Ctx, p: str, src: Entry | RemoteEntry, dst: Entry | RemoteEntry 
         return _create(ctx, p, src_kind, transfer, mkdir, "kind changed")
     if dst is not None and src_kind == FILE and ctx.same.get(p):
         ctx.survivors.add(p)
-        if src.mtime_ns != dst.mtime_ns:
+        if abs(src.mtime_ns - dst.mtime_ns) >= ctx.mtime_precision_ns:
             ctx.add(mtime, p, FILE, "only the modification time changed")
         else:
             ctx.add(Op.RECORD, p, FILE, "same content")

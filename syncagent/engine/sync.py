@@ -363,8 +363,9 @@ class Engine:
               hidden: set[str]) -> Plan:
         busy = busy_paths(local, remote, base)
         same = self._content_same(local, remote, base, busy)
-        return plan(local, remote, base, same, self.options.mode,
-                    remote_ids=self.remote.capabilities.ids, hidden=hidden, busy=busy)
+        caps = self.remote.capabilities
+        return plan(local, remote, base, same, self.options.mode, remote_ids=caps.ids, hidden=hidden, busy=busy,
+                    remote_moves=caps.server_move, mtime_precision_ns=caps.mtime_precision_ns)
 
     def _content_same(self, local: dict[str, Entry], remote: dict[str, RemoteEntry],
                       base: dict[str, Base], busy: list[str]) -> dict[str, bool]:

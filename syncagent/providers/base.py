@@ -72,9 +72,8 @@ class Capabilities:
     # The content hash RemoteEntry.hash carries: a kind of syncagent.hashing ("sha256", "sha1", "md5",
     # "quickxor", "mega", "metadisk"...), computable locally; None: no content hash at all.
     hash_kind: str | None = None
-    # False when RemoteEntry.hash may be missing or stale on some files (e.g. kept in an attribute only
-    # this agent writes): equal hashes still mean equal content, a missing one proves nothing.
-    hash_always: bool = True
+    # (a file without a hash, e.g. one another client uploaded where the hash is our own attribute,
+    # is compared by delta signature or by download: engine/identity.py)
     delta: bool = False                   # signature() and patch() work
     delta_hash: Literal["blake2", "md4"] = "blake2"   # strong sum; "md4" is the librsync 0.9.7 format
     server_move: bool = True
@@ -92,7 +91,6 @@ class Capabilities:
     transfers: int = 4                    # parallel transfers that pay off
     mtime_revs: bool = False              # rev is derived from mtime (racy within a clock tick)
     quota: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class _AnyRev:

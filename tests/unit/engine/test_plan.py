@@ -216,3 +216,21 @@ def test_remote_rename_without_ids_is_found_by_content_hash() -> None:
     r = {"z": RemoteEntry("z", Kind.FILE, 1, b["a"].rmtime_ns, "other-rev", "sha256:aa", None)}
     the_plan = plan(l, r, b, same, remote_ids=False)
     assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_LOCAL, "a", "z")]
+
+
+def test_without_server_moves_a_local_rename_is_an_upload_and_a_delete() -> None:
+    base = {"d": DIRV, "d/a": "A"}
+    l, r, b, same = views({"d": DIRV, "d/z": "A"}, dict(base), base)
+    l["d/z"] = Entry(FILE, 1, b["d/a"].mtime_ns, b["d/a"].ino)
+    the_plan = plan(l, r, b, same, remote_moves=False)
+    assert not the_plan.moves
+    assert sorted((a.op, a.path) for a in the_plan.of(Op.UPLOAD, Op.DELETE_REMOTE)) == \
+        sorted([(Op.DELETE_REMOTE, "d/a"), (Op.UPLOAD, "d/z")])
+
+
+def test_mtimes_within_the_remote_precision_are_equal() -> None:
+    base = {"a": "A"}
+    l, r, b, _ = views(dict(base), dict(base), base)
+    l["a"] = l["a"]._replace(mtime_ns=l["a"].mtime_ns + 400_000_000)
+    assert [a.op for a in plan(l, r, b, {"a": True}, mtime_precision_ns=10**9).actions] == [Op.RECORD]
+    assert [a.op for a in plan(l, r, b, {"a": True}).actions] == [Op.MTIME_REMOTE]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -137,6 +138,23 @@ class StateError(SyncAgentError):
     pass
 
 
+def damaged(path: Path, exc: BaseException) -> StateError:
+    """The one message for a state database SQLite cannot read: what, and how to recover."""
+    return StateError(
+        f"the state database {path} is damaged ({exc}); the run stopped. To recover: move it aside "
+        f"(mv '{path}' '{path}.broken') and run again: with no history the next run compares both sides "
+        "and keeps every file, but files deleted on one side since the last sync come back from the other")
+
+
+@contextmanager
+def readable(path: Path) -> Iterator[None]:
+    """Turn SQLite's "malformed" errors into the one message that says how to recover."""
+    try:
+        yield
+    except (sqlite3.DatabaseError, pw.DatabaseError) as exc:
+        raise damaged(path, exc) from exc
+
+
 class Store:
     """One opened state database."""
 
@@ -154,7 +172,7 @@ class Store:
             database.connect(reuse_if_open=True)
             self._migrate()
         except pw.DatabaseError as exc:
-            raise StateError(f"cannot open the state database {self.path}: {exc}") from exc
+            raise damaged(self.path, exc) from exc
 
     def close(self) -> None:
         if not database.is_closed():

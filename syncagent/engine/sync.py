@@ -23,7 +23,7 @@ from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs,
 from syncagent.engine.records import FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import Scan, scan_tree
-from syncagent.engine.state import Store, pair_lock
+from syncagent.engine.state import Store, pair_lock, readable
 from syncagent.engine.trash import Trash
 from syncagent.engine.views import build_views
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, printable
@@ -71,7 +71,8 @@ class Engine:
         self.own_writes = own_writes
         self.feed_cursor: str | None = None
         self.summary: Summary | None = None
-        self.pair = store.pair_id(str(self.local_root), remote_spec)
+        with readable(store.path):
+            self.pair = store.pair_id(str(self.local_root), remote_spec)
         self.rules = IgnoreRules()
         self.tag = f"p{self.pair}-"
         self.local = LocalSide(self.local_root, temp_tag=self.tag)
@@ -94,9 +95,9 @@ class Engine:
             return summary  # nothing is dirty
         if paths is not None and any(not p.isascii() for p in paths):
             paths = None
-        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
-            self._recover()
+        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait), readable(self.store.path):
             try:
+                self._recover()
                 if paths is not None and self.store.count_base(self.pair):
                     self._sync_paths(summary, paths)
                 else:
@@ -117,7 +118,7 @@ class Engine:
         """What a poll must sync: from the change feed where the provider has
         one (O(changes)), else from the listing against the base. Cheaper than
         a run: no local walk, no hashing."""
-        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait):
+        with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait), readable(self.store.path):
             if not self.store.count_base(self.pair) or not self.remote.root_exists():
                 return RemoteChanges(None)
             rules = IgnoreRules.load(self.local_root, self.options.excludes)
@@ -134,11 +135,16 @@ class Engine:
 
     def _sync(self, summary: Summary) -> None:
         t = time.monotonic()
-        self._check_roots(self.store.count_base(self.pair) > 0)
+        has_base = self.store.count_base(self.pair) > 0
+        self._check_roots(has_base)
         local_scan, remote_list = self._scan_both()
         remote_skipped = self.remote.skipped()
         t = self._phase("scan", t, f"{len(local_scan.entries)} local, {len(remote_list)} remote")
         self._remove_stale_temps(local_scan)
+        if not has_base and local_scan.entries and remote_list and not self.options.dry_run:
+            self.reporter.warn(f"no earlier sync of this pair is recorded (state: {self.store.path}): both sides "
+                               "are merged as in a first sync, so a file deleted on one side comes back from "
+                               "the other")
         has_files = {"local": any(e.kind == FILE for e in local_scan.entries.values()),
                      "remote": any(e.kind == "file" for e in remote_list)}
         base, base_files, remote_list = self._set_aside_quiet(local_scan.entries, remote_list)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 from typing import IO
 
@@ -15,7 +16,7 @@ from syncagent.engine.state import StateError, Store
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import ANY, Expect, StagedWrite
 from syncagent.providers.local import LocalProvider
-from tests.helpers import sync_in_process, tree, write
+from tests.helpers import sync_cli, sync_in_process, tree, write
 
 
 def test_migration_keeps_the_base(tmp_path: Path) -> None:
@@ -88,3 +89,30 @@ def test_a_file_written_during_the_run_is_left_for_the_next(tmp_path: Path) -> N
     finally:
         store.close()
     assert again.uploaded == 1 and tree(local) == tree(remote)
+
+
+def test_a_damaged_state_database_is_a_clear_error_with_the_way_out(tmp_path: Path) -> None:
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    for i in range(2000):
+        write(local / f"f{i}.txt", f"file {i}")
+    assert sync_cli(local, remote, st).returncode == 0
+    db = st / "state.db"
+    with open(db, "r+b") as f:
+        for offset in range(8192, db.stat().st_size, 3 * 4096):
+            f.seek(offset)
+            f.write(os.urandom(100))
+    write(local / "new.txt", "new")
+    r = sync_cli(local, remote, st)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "damaged" in r.stderr and "mv " in r.stderr
+    assert not (remote / "new.txt").exists()
+
+
+def test_a_sync_without_history_onto_two_filled_sides_says_so(tmp_path: Path) -> None:
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    write(local / "a.txt", "a")
+    write(remote / "b.txt", "b")
+    r = sync_cli(local, remote, st)
+    assert r.returncode == 0 and "no earlier sync of this pair is recorded" in r.stderr
+    r = sync_cli(local, remote, st)
+    assert "no earlier sync" not in r.stderr

@@ -128,6 +128,20 @@ class Executor:
         self.deletes: list[str] = []
 
     # ---- helpers -------------------------------------------------------------
+    def _remote_target(self, path: str) -> str:
+        """Where a new remote item goes: its local name's byte form kept (NFD stays NFD)."""
+        if path.isascii() or path in self.remote_view:
+            return path
+        name = self.ctx.local.disk_rel(path).rpartition("/")[2]
+        return _spelled(path, name)
+
+    def _local_target(self, path: str) -> str:
+        """Where a new local item goes: the remote name's byte form kept."""
+        r = self.remote_view.get(path)
+        if r is None or r.spelling is None or path in self.local_view:
+            return path
+        return _spelled(path, r.spelling)
+
     def _before_local(self, *paths: str) -> None:
         if self.ctx.own_writes is not None:
             for p in paths:
@@ -282,12 +296,12 @@ class Executor:
         for a in mkdirs:
             try:
                 if a.op is Op.MKDIR_REMOTE:
-                    r = self.ctx.remote.mkdir(a.path)
+                    r = self.ctx.remote.mkdir(self._remote_target(a.path))
                     l = self.local_view.get(a.path) or self.ctx.local.lstat_entry(a.path)
                     self.ctx.reporter.action("mkdir remote", a.path + "/")
                 else:
                     self._before_local(a.path)
-                    self.ctx.local.mkdir(a.path)
+                    self.ctx.local.mkdir(self._local_target(a.path))
                     self._after_local(a.path)
                     l = self.ctx.local.lstat_entry(a.path)
                     r = self.remote_view.get(a.path) or self.ctx.remote.stat(a.path)
@@ -413,8 +427,8 @@ class Executor:
                 digest = _digest_if_racy(self.ctx.hash_kind, seen.size, seen.mtime_ns)
                 stream = _Counter(f, self.ctx.reporter.advance, digest)
                 try:
-                    staged = self.ctx.remote.stage_write(a.path, stream.as_io(), seen.size, seen.mtime_ns,
-                                                         expect=expect)
+                    staged = self.ctx.remote.stage_write(self._remote_target(a.path), stream.as_io(), seen.size,
+                                                         seen.mtime_ns, expect=expect)
                 except errors.ProviderError as exc:
                     if _fstat_entry(f) != seen:  # a short or long read: the user is writing it
                         raise errors.Conflict("changed while it was read", path=a.path) from exc
@@ -455,7 +469,8 @@ class Executor:
             with self.ctx.remote.read(a.path) as stream:
                 digest = _digest_if_racy(self.ctx.hash_kind, r.size, r.mtime_ns)
                 counted = _Counter(stream, self.ctx.reporter.advance, digest)
-                staged = self.ctx.local.stage_write(a.path, counted.as_io(), r.size, r.mtime_ns, expect=expect)
+                staged = self.ctx.local.stage_write(self._local_target(a.path), counted.as_io(), r.size,
+                                                    r.mtime_ns, expect=expect)
                 counted.settle(r.size)
                 if counted.digest is not None:
                     self.ctx.hashes[a.path] = counted.digest.hexdigest()
@@ -527,6 +542,11 @@ class Executor:
         if now is not None:
             self.ctx.reporter.action("touch local", a.path)
             self._record(a.path, now, r)
+
+
+def _spelled(path: str, name: str) -> str:
+    head = path.rpartition("/")[0]
+    return f"{head}/{name}" if head else name
 
 
 def _racy(mtime_ns: int) -> bool:

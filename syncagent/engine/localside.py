@@ -9,6 +9,7 @@ interface, so a plain folder as the remote gets the same guarantees.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import secrets
@@ -23,7 +24,7 @@ from syncagent.engine import safedirs
 from syncagent.engine.records import DIR, Entry
 from syncagent.engine.scan import Scan, scan_tree, stat_entry
 from syncagent.fileio import copy_into, map_oserror, syncfs
-from syncagent.paths import temp_name
+from syncagent.paths import nfc, temp_name
 from syncagent.providers.base import (
     ANY,
     Expect,
@@ -63,6 +64,7 @@ class LocalSide:
         self._root_s = str(self.root)
         self.temp_tag = temp_tag
         self.last_scan: Scan | None = None
+        self.aliases: dict[str, str] = {}     # NFC path -> on-disk spelling this side wrote
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -81,9 +83,26 @@ class LocalSide:
         return f"{self._root_s}/{path}"
 
     def disk_rel(self, path: str) -> str:
-        """The on-disk relative spelling of an NFC path."""
+        """The on-disk relative spelling of a path: an NFC path maps to the
+        name the scan found (or this side wrote); a caller may also give the
+        last name in another byte form (a new file keeps its source's form),
+        which is then remembered for the NFC path."""
+        if path.isascii():
+            return path
+        alias = self.aliases.get(path)
+        if alias is not None:
+            return alias
         scan = self.last_scan
-        return scan.disk_path(path) if scan is not None and scan.disk else path
+        exact = scan.disk.get(path) if scan is not None else None
+        if exact is not None:
+            return exact
+        head, _, name = path.rpartition("/")
+        disk_head = self.disk_rel(head) if head else ""
+        found = f"{disk_head}/{name}" if disk_head else name
+        composed = nfc(path)
+        if composed != path:
+            self.aliases[composed] = found
+        return found
 
     def temp_for(self, name: str) -> str:
         return temp_name(name, self.temp_tag + secrets.token_hex(6))
@@ -122,9 +141,14 @@ class LocalSide:
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         scan = self.scan(path)
         entries, scan.entries = scan.entries, {}  # keep the name maps, not a second copy of the tree
+        disk = scan.disk
         while entries:  # popped as they go: the scan's copy of the tree shrinks as the listing grows
             rel, e = entries.popitem()
-            yield to_remote(rel, e)
+            entry = to_remote(rel, e)
+            spelled = disk.get(rel) if disk else None
+            if spelled is not None and spelled.rpartition("/")[2] != rel.rpartition("/")[2]:
+                entry = dataclasses.replace(entry, spelling=spelled.rpartition("/")[2])
+            yield entry
 
     def stat(self, path: str) -> RemoteEntry:
         e = self.lstat_entry(path) if path else stat_entry(self._root_s)

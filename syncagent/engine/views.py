@@ -86,7 +86,8 @@ def _remote_view(remote_list: list[RemoteEntry], rules: IgnoreRules, hidden: set
 
 
 def _renamed(e: RemoteEntry, path: str) -> RemoteEntry:
-    return RemoteEntry(path, e.kind, e.size, e.mtime_ns, e.rev, e.hash, e.id)
+    """A remote entry keyed by its NFC path, keeping the service's spelling of its name."""
+    return RemoteEntry(path, e.kind, e.size, e.mtime_ns, e.rev, e.hash, e.id, e.path.rpartition("/")[2])
 
 
 def names_the_remote_cannot_hold(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],

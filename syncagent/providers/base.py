@@ -40,6 +40,9 @@ class RemoteEntry:
     rev: str = ""
     hash: str | None = None
     id: str | None = None
+    # The service's own byte form of the last name where it differs from the NFC `path` (a name
+    # written by a Mac in NFD): a new copy on the other side keeps it.
+    spelling: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -79,3 +79,17 @@ def test_a_remote_holding_both_unicode_forms_of_a_name_is_reported_not_downloade
     assert "Unicode normalization" in err
     assert set(tree(local)) == {"x.txt"}
     assert {nfc_name, nfd_name, "x.txt"} == set(os.listdir(remote))
+
+
+def test_a_new_file_keeps_the_unicode_form_of_its_source_side(tmp_path: Path) -> None:
+    local, remote = tmp_path / "l", tmp_path / "r"
+    nfd = unicodedata.normalize("NFD", "Café")
+    write(local / nfd / f"{nfd} menu.txt", "from a mac")
+    write(remote / f"{nfd}.md", "from the other side")
+    summary, _ = _sync(local, remote, tmp_path / "s")
+    assert summary.exit_code == 0  # type: ignore[attr-defined]
+    assert sorted(os.listdir(remote)) == sorted([nfd, f"{nfd}.md"])
+    assert os.listdir(remote / nfd) == [f"{nfd} menu.txt"]
+    assert sorted(os.listdir(local)) == sorted([nfd, f"{nfd}.md"])
+    again, _ = _sync(local, remote, tmp_path / "s")
+    assert not again.changed_anything()  # type: ignore[attr-defined]

@@ -166,6 +166,7 @@ class Executor:
         if self.upserts or self.deletes:
             self.ctx.store.write_base(self.ctx.pair, self.upserts, self.deletes)
             self.upserts, self.deletes = [], []
+            self.ctx.remote.batch_committed()
             crashpoint.point("base-written")
 
     def _record(self, path: str, l: Entry, r: RemoteEntry, content_hash: str | None = None,

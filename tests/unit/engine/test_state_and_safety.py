@@ -116,3 +116,39 @@ def test_a_sync_without_history_onto_two_filled_sides_says_so(tmp_path: Path) ->
     assert r.returncode == 0 and "no earlier sync of this pair is recorded" in r.stderr
     r = sync_cli(local, remote, st)
     assert "no earlier sync" not in r.stderr
+
+
+class Stateful(LocalProvider):
+    """Keeps a note per upload in its provider state, as a cloud provider keeps its id map."""
+
+    committed = 0
+
+    def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *, expect: Expect = ANY):  # type: ignore[no-untyped-def]
+        self.pair.state.put(f"id/{path}", str(size))
+        return super().write(path, stream, size, mtime_ns, expect=expect)
+
+    def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,  # type: ignore[no-untyped-def]
+                    expect: Expect = ANY):
+        self.pair.state.put(f"id/{path}", str(size))
+        return super().stage_write(path, stream, size, mtime_ns, expect=expect)
+
+    def batch_committed(self) -> None:
+        Stateful.committed += 1
+
+
+def test_provider_state_is_committed_with_the_base_and_survives_a_restart(tmp_path: Path) -> None:
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    write(local / "a.txt", "aaa")
+    write(local / "b.txt", "bb")
+    store = Store(st)
+    try:
+        Engine(local, Stateful(remote), "p", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+    finally:
+        store.close()
+    assert Stateful.committed >= 1
+    store = Store(st)
+    try:
+        pair = store.pair_id(str(local), "p")
+        assert dict(store.provider_state(pair).items("id/")) == {"id/a.txt": "3", "id/b.txt": "2"}
+    finally:
+        store.close()

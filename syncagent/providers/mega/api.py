@@ -54,6 +54,10 @@ _CLASSES: dict[int, type[errors.ProviderError]] = {
 }
 
 
+class EventsLost(errors.TransientError):
+    """`sc` answered `-6`: the server no longer keeps events from our position."""
+
+
 class SessionExpired(errors.AuthError):
     """`-15 ESID`: the session id is gone; a new login may fix it."""
 
@@ -235,6 +239,8 @@ class Api:
             if code in RETRY_CODES and attempt < self.tuning.attempts - 1:
                 self._backoff(attempt, f"sc answered {code}")
                 continue
+            if code == -6:
+                raise EventsLost("MEGA no longer has the events since our position (-6 ETOOMANY)")
             if code is not None:
                 raise error_for(code, what="sc")
             if isinstance(answer, dict):

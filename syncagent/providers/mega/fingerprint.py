@@ -6,15 +6,14 @@ FileFingerprint): 16 "CRC" bytes and the mtime in seconds.
 * larger: four CRC32s, each over 32 blocks of 64 bytes sampled evenly
   across the file (128 samples, 8 KiB read in all).
 
-Each CRC32 is stored big-endian. The CRC part is this provider's content
-hash (kind "mega"); the mtime travels beside it as the file's mtime. For a
-large file it is a sample, not a digest of every byte: MEGA's own clients
-pair it with size and mtime the same way.
+Each CRC32 is stored big-endian. The fingerprint is this provider's content
+hash (kind "mega"), mtime included, as MEGA's own clients compare it; the
+mtime is also the file's remote mtime. For a large file the CRCs are a
+sample, not a digest of every byte.
 """
 
 from __future__ import annotations
 
-import tempfile
 import zlib
 from dataclasses import dataclass
 
@@ -37,10 +36,6 @@ class Fingerprint:
     def attr(self) -> str:
         """The `c` attribute's value."""
         return b64enc(self.crc + serialize64(max(self.mtime, 0)))
-
-    @property
-    def hash(self) -> str:
-        return self.crc.hex()
 
     @classmethod
     def parse(cls, text: str) -> Fingerprint | None:
@@ -112,36 +107,31 @@ def fingerprint_bytes(data: bytes, mtime: int) -> Fingerprint:
     return Fingerprint(sampler.digest(), mtime)
 
 
-class MegaHasher:
-    """The local hasher of kind "mega" (`update` / `hexdigest`).
+def mtime_seconds(mtime_ns: int) -> int:
+    return max(0, mtime_ns // 1_000_000_000)
 
-    With the size given it streams in constant memory. Without it the bytes
-    are spooled (memory first, then a temp file) until `hexdigest`, because
-    which bytes are sampled depends on the final size.
+
+class MegaHasher:
+    """The local hasher of kind "mega": the fingerprint string (`c`) of a file
+    of known size and mtime, computed in one forward pass, constant memory.
+
+    The mtime is part of it, as in MEGA's own clients: a large file's CRCs
+    are samples, and two files of one size with different bytes outside the
+    samples must not pass for one content unless their mtimes agree too.
     """
 
-    def __init__(self, size: int | None = None) -> None:
-        self._sampler = CrcSampler(size) if size is not None else None
-        self._spool: tempfile.SpooledTemporaryFile[bytes] | None = (
-            None if size is not None else tempfile.SpooledTemporaryFile(FULL * 128))  # noqa: SIM115 (closed in hexdigest)
-        self._done: str | None = None
+    def __init__(self, *, size: int, mtime_ns: int) -> None:
+        self._sampler = CrcSampler(size)
+        self._mtime = mtime_seconds(mtime_ns)
 
-    def update(self, data: bytes) -> None:
-        if self._sampler is not None:
-            self._sampler.update(data)
-        elif self._spool is not None:
-            self._spool.write(data)
+    def update(self, data: bytes, /) -> None:
+        self._sampler.update(data)
 
     def hexdigest(self) -> str:
-        if self._done is None:
-            if self._spool is not None:
-                size = self._spool.tell()
-                self._spool.seek(0)
-                self._sampler = CrcSampler(size)
-                while block := self._spool.read(1 << 20):
-                    self._sampler.update(block)
-                self._spool.close()
-                self._spool = None
-            assert self._sampler is not None
-            self._done = self._sampler.digest().hex()
-        return self._done
+        return Fingerprint(self._sampler.digest(), self._mtime).attr()
+
+
+def canonical(c: str) -> str | None:
+    """A `c` attribute in the form MegaHasher writes it (None if it is not one)."""
+    fp = Fingerprint.parse(c)
+    return fp.attr() if fp is not None else None

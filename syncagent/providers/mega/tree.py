@@ -9,10 +9,15 @@ lives with the session secret, not in the state database.
 
 Two nodes of one name in a folder are legal on MEGA; such names are
 ambiguous as paths, so they (and everything below them) are skipped.
+
+A node's content never changes (a new version is a new node), so the
+sha256 this client stores in a file's attributes at upload stays true for
+that node whatever later renames do to the attributes.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,6 +30,8 @@ from syncagent.providers.mega.filecrypt import FileKey
 from syncagent.providers.mega.fingerprint import Fingerprint
 
 FILE, FOLDER, ROOT, INBOX, RUBBISH = 0, 1, 2, 3, 4
+DIGEST_ATTR = "sa:sha256"      # our attribute: MEGA clients keep attributes they do not know
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 ROOT_TYPES = (ROOT, INBOX, RUBBISH)
 
 
@@ -41,6 +48,7 @@ class Node:
     name: str | None = None        # None: the key or attributes did not decrypt
     key: bytes | None = None       # folder: 16 bytes; file: the packed 32 bytes
     fingerprint: Fingerprint | None = None
+    digest: str | None = None      # the sha256 syncagent stores beside the fingerprint (its own uploads)
 
     @property
     def is_folder(self) -> bool:
@@ -131,6 +139,8 @@ class Tree:
         node.name = name if isinstance(name, str) else None
         c = attrs.get("c") if attrs else None
         node.fingerprint = Fingerprint.parse(c) if isinstance(c, str) else None
+        digest = attrs.get(DIGEST_ATTR) if attrs else None
+        node.digest = digest if isinstance(digest, str) and _SHA256.fullmatch(digest) else None
 
     # ---- the name index ----------------------------------------------------------------
     def _index(self, node: Node) -> None:

@@ -129,7 +129,8 @@ class TreeFeed:
         paths = self._apply(packets, base) if packets else set()
         paths |= set(json.loads(self.state.get("own") or "[]"))
         self.state.put("own", None)
-        new_sn = answer.get("sn") if packets and isinstance(answer.get("sn"), str) else start
+        sn = answer.get("sn")
+        new_sn = sn if packets and isinstance(sn, str) else start
         if new_sn == start and not paths:
             return paths
         tree.sn = new_sn

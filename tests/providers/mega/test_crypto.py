@@ -263,18 +263,28 @@ def test_fingerprint_streams(size: int, step: int) -> None:
     for i in range(0, size, step):
         sampler.update(data[i:i + step])
     assert sampler.digest() == reference_crc(data)
-    hasher = fingerprint.MegaHasher(size)
-    unsized = fingerprint.MegaHasher()
-    for i in range(0, size, max(step, 4096)):
-        hasher.update(data[i:i + max(step, 4096)])
-        unsized.update(data[i:i + max(step, 4096)])
-    assert hasher.hexdigest() == unsized.hexdigest() == reference_crc(data).hex()
 
 
-def test_fingerprint_sees_a_sampled_change_only() -> None:
+def test_the_registered_hasher_is_the_c_attribute() -> None:
+    import syncagent.providers.mega  # noqa: F401 (registers the kind)
+    from syncagent import hashing
+
+    data = b"test-content\n"
+    hasher = hashing.new_hasher("mega", size=len(data), mtime_ns=1705163815_999_999_999)
+    hasher.update(data)
+    assert hasher.hexdigest() == "dGVzdC1jb250ZW50CgAAAAQnvKJl"
+    assert fingerprint.canonical("dGVzdC1jb250ZW50CgAAAAQnvKJl") == "dGVzdC1jb250ZW50CgAAAAQnvKJl"
+    assert fingerprint.canonical("short") is None
+
+
+def test_fingerprint_covers_samples_and_mtime() -> None:
     data = bytearray(hashlib.shake_256(b"x").digest(100_000))
     before = fingerprint.fingerprint_bytes(bytes(data), 0)
     data[0] ^= 1
     assert fingerprint.fingerprint_bytes(bytes(data), 0) != before
+    data[0] ^= 1
+    data[50_000] ^= 1   # not sampled: the same CRCs, which is why the mtime is part of the hash
+    assert fingerprint.fingerprint_bytes(bytes(data), 0) == before
+    assert fingerprint.fingerprint_bytes(bytes(data), 1) != before
     with pytest.raises(ValueError):
         fingerprint.CrcSampler(10).digest()

@@ -12,6 +12,7 @@ mistake on one side does not hide behind the same mistake on the other.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import secrets
 import threading
@@ -43,6 +44,7 @@ def ecb(key: bytes, data: bytes) -> bytes:
     return AES.new(key, AES.MODE_ECB).encrypt(data)
 
 
+@functools.cache   # a pure function, 65,536 rounds: seeding the same account twice need not redo it
 def v1_password_key(password: str) -> bytes:
     """prepare_key, the plain way: ASCII/Latin-1 passwords (seed accounts only)."""
     data = password.encode("latin-1")

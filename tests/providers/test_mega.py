@@ -112,13 +112,15 @@ def test_ephemeral_account_lives_on(mega: MegaSetup) -> None:
     api = Api(mega.emulator.base_url, tuning=FAST)
     session = create_ephemeral(api)
     assert session.ephemeral_key is not None
-    with MegaProvider(api, session, "/anon") as p:
+    p = MegaProvider(api, session, "/anon")
+    with p:
         p.ensure_root()
         put(p, "hello.txt", b"anonymous")
     again = Api(mega.emulator.base_url, tuning=FAST)
     resumed = resume_ephemeral(again, session.user, session.ephemeral_key)
     assert resumed.master_key == session.master_key
-    with MegaProvider(again, resumed, "/anon") as p:
+    p = MegaProvider(again, resumed, "/anon")
+    with p:
         assert get(p, "hello.txt") == b"anonymous"
     with pytest.raises(errors.AuthError):
         resume_ephemeral(Api(mega.emulator.base_url, tuning=FAST), session.user, bytes(16))

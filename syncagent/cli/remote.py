@@ -123,23 +123,17 @@ def register(main: click.Group) -> None:
     @click.argument("local", required=False)
     @CONFIG_OPTION
     def get(remote: str, local: str | None, config_path: str | None) -> None:
-        """Download REMOTE to LOCAL (a file or folder; `-` for standard output)."""
+        """Download REMOTE to LOCAL (a file or folder; `-` for standard output). REMOTE may
+        also be a public link a provider opens with no account (https://mega.nz/file/...)."""
+        if "://" in remote:
+            _get_public(remote, local)
+            return
         with opened(remote, config_path) as (provider, rel):
             entry = _guard(lambda: provider.stat(rel))
             if entry.kind is Kind.DIR:
                 raise click.UsageError("REMOTE is a folder: use `syncagent sync --mode download` for folders")
-            if local == "-":
-                with provider.read(rel) as src:
-                    _copy(src, sys.stdout.buffer)
-                return
-            target = Path(local or rel.rsplit("/", 1)[-1])
-            if target.is_dir():
-                target = target / rel.rsplit("/", 1)[-1]
-            tmp = target.with_name(f".syncagent-get-{os.getpid()}.tmp")
-            with provider.read(rel) as src, open(tmp, "wb") as out:
-                _copy(src, out)
-            os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns))
-            os.replace(tmp, target)
+            with provider.read(rel) as src:
+                _save(src, local, rel.rsplit("/", 1)[-1], entry.mtime_ns)
 
     @main.command()
     @click.argument("local", type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -230,6 +224,40 @@ def register(main: click.Group) -> None:
         """Print a share link for a path."""
         with opened(remote, config_path) as (provider, rel):
             click.echo(_guard(lambda: provider.link(rel)))
+
+
+def _get_public(url: str, local: str | None) -> None:
+    from syncagent.providers.registry import open_public
+
+    try:
+        found = open_public(url)
+        if found is None:
+            raise errors.UsageError(f"no provider opens {url!r}; give NAME:path or a public link it knows")
+        with found.stream as src:
+            _save(src, local, found.name, found.mtime_ns)
+    except errors.SyncAgentError as exc:
+        click.echo(f"syncagent: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+def _save(src: IO[bytes], local: str | None, name: str, mtime_ns: int) -> None:
+    """`src` into LOCAL (a file, a folder, or `-`) through a temp file renamed at the end;
+    a download that fails half-way leaves nothing behind."""
+    if local == "-":
+        _copy(src, sys.stdout.buffer)
+        return
+    target = Path(local or name)
+    if target.is_dir():
+        target = target / name
+    tmp = target.with_name(f".syncagent-get-{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as out:
+            _copy(src, out)
+        if mtime_ns:
+            os.utime(tmp, ns=(mtime_ns, mtime_ns))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _is_dir(provider: Provider, rel: str) -> bool:

@@ -25,7 +25,7 @@ import functools
 import posixpath
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -132,6 +132,27 @@ class LoginContext:
 Login = Callable[[LoginContext], dict[str, str]]
 
 
+@dataclass
+class PublicFile:
+    """A file a public link names, opened with no account: its name, size,
+    mtime and a stream of its content (close it)."""
+
+    name: str
+    size: int
+    mtime_ns: int
+    stream: IO[bytes]
+
+
+def open_public(url: str) -> PublicFile | None:
+    """The file behind a public link, from the first type that claims the URL."""
+    for ptype in types().values():
+        if ptype.public is not None:
+            found = ptype.public(url)
+            if found is not None:
+                return found
+    return None
+
+
 @dataclass(frozen=True)
 class ProviderType:
     name: str
@@ -144,6 +165,8 @@ class ProviderType:
     emulator: str | None = None
     netrc: Netrc | None = None
     whoami: Callable[[Provider], str | None] | None = None   # who a login is for, when the service says
+    # a public link of this service opened with no account (`syncagent get URL`); None: not its link
+    public: Callable[[str], PublicFile | None] | None = None
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -167,9 +190,10 @@ def env_name(remote: str, option: str) -> str:
 def _declared() -> tuple[ProviderType, ...]:
     # Imported here rather than at the top: each package imports this module for ProviderType.
     from syncagent.providers.local import PROVIDER as LOCAL
+    from syncagent.providers.mega import PROVIDER as MEGA
     from syncagent.providers.smartfile import PROVIDER as SMARTFILE
 
-    return (LOCAL, SMARTFILE)
+    return (LOCAL, SMARTFILE, MEGA)
 
 
 @functools.cache

@@ -13,6 +13,7 @@ are skipped and reported, never read as a deletion.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -69,13 +70,14 @@ class MegaProvider(Provider):
     )
 
     def __init__(self, api: Api, session: Session, root: str = "/", *, hard_delete: bool = False,
-                 label: str = "", on_session: Callable[[Session], None] | None = None,
+                 label: str = "", name: str = "", on_session: Callable[[Session], None] | None = None,
                  relogin: Callable[[], Session] | None = None) -> None:
         self.api = api
         self.session = session
         self.root_path = "/".join(p for p in root.split("/") if p)
         self.hard_delete = hard_delete
         self.label = label or session.user
+        self.remote_name = name
         self._on_session = on_session
         self._relogin = relogin
         api.sid = session.sid
@@ -88,7 +90,9 @@ class MegaProvider(Provider):
     # ---- session and tree --------------------------------------------------------------
     def _fresh_sid(self) -> str:
         if self._relogin is None:
-            raise errors.AuthError("the MEGA session has expired; run `syncagent auth` for this remote again")
+            remote = f" {self.remote_name}" if self.remote_name else ""
+            raise errors.AuthError(f"the MEGA session has expired and no password is at hand: "
+                                   f"run `syncagent auth{remote}`")
         self.session = self._relogin()
         if self._on_session is not None:
             self._on_session(self.session)
@@ -146,6 +150,14 @@ class MegaProvider(Provider):
         return self._entry(path, self._node(path))
 
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
+        """Below `path` as the tree knows it; a listing of everything first brings the
+        tree up to date (one `sc` request), as `changes` does."""
+        if not path:
+            with contextlib.suppress(FeedReset):   # reloaded: current anyway
+                self.feed.poll(self._base().handle)
+        return self._walk(path)
+
+    def _walk(self, path: str) -> Iterator[RemoteEntry]:
         start = self._node(path) if path else self._base()
         skipped: dict[str, str] = {}
         for rel, node, why in self.feed.tree.walk(start.handle, path):
@@ -190,7 +202,7 @@ class MegaProvider(Provider):
         return ChangeBatch(found, feed.position)
 
     def _full(self, *, reset: bool) -> ChangeBatch:
-        entries: list[RemoteEntry | Deleted] = list(self.list())
+        entries: list[RemoteEntry | Deleted] = list(self._walk(""))
         return ChangeBatch(entries, self.feed.position, reset=reset)
 
     # ---- content ---------------------------------------------------------------------------

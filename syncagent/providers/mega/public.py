@@ -6,30 +6,18 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
-from typing import IO
 
 from syncagent import errors
+from syncagent.paths import is_valid_name
 from syncagent.providers.mega.api import DEFAULT_API, Api
 from syncagent.providers.mega.filecrypt import FileKey
 from syncagent.providers.mega.fingerprint import Fingerprint
 from syncagent.providers.mega.keys import decrypt_attrs
-from syncagent.providers.mega.links import is_link, parse_link
+from syncagent.providers.mega.links import parse_link
 from syncagent.providers.mega.transfer import DownloadStream, download_url
+from syncagent.providers.registry import PublicFile
 
 API_ENV = "MEGA_API_URL"   # another API endpoint (a test server, a mirror)
-
-
-@dataclass
-class PublicFile:
-    name: str
-    size: int
-    mtime_ns: int
-    stream: IO[bytes]
-
-
-def claims(url: str) -> bool:
-    return is_link(url)
 
 
 def open_public(url: str, api: Api | None = None) -> PublicFile:
@@ -46,7 +34,9 @@ def open_public(url: str, api: Api | None = None) -> PublicFile:
     attrs = decrypt_attrs(at, key.key)
     if attrs is None:
         raise errors.AuthError("the key in this MEGA link does not open the file (a wrong or cut key)")
-    name = attrs.get("n") if isinstance(attrs.get("n"), str) else link.handle
+    name = attrs.get("n")
+    if not isinstance(name, str) or not is_valid_name(name):
+        name = link.handle   # never a path from the link's owner: a name only
     c = attrs.get("c")
     fp = Fingerprint.parse(c) if isinstance(c, str) else None
     stream = io.BufferedReader(DownloadStream(api, dl, size, key, str(name)), 1 << 20)

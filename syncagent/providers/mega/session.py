@@ -25,11 +25,14 @@ class Session:
     master_key: bytes
     user: str                               # the 11-character user handle
     ephemeral_key: bytes | None = None      # the password key of an ephemeral account
+    email: str | None = None                # lower case; None for an ephemeral account
 
     def to_secret(self) -> str:
         data: dict[str, str] = {"sid": self.sid, "mk": b64enc(self.master_key), "u": self.user}
         if self.ephemeral_key is not None:
             data["pk"] = b64enc(self.ephemeral_key)
+        if self.email:
+            data["e"] = self.email
         return b64enc(json.dumps(data, separators=(",", ":")).encode())
 
     @classmethod
@@ -40,7 +43,7 @@ class Session:
             pk = b64dec(data["pk"]) if data.get("pk") else None
             if len(mk) != 16 or (pk is not None and len(pk) != 16):
                 raise ValueError("key length")
-            return cls(str(data["sid"]), mk, str(data["u"]), pk)
+            return cls(str(data["sid"]), mk, str(data["u"]), pk, str(data["e"]) if data.get("e") else None)
         except (BadEncoding, ValueError, KeyError, TypeError):
             raise errors.AuthError("the stored MEGA session is unreadable; log in again") from None
 
@@ -92,7 +95,7 @@ def login(api: Api, email: str, password: str) -> Session:
         raise errors.AuthError(f"the MEGA login answer does not decrypt: {exc}") from None
     api.sid = sid
     user = answer.get("u") if isinstance(answer.get("u"), str) else None
-    return Session(sid, mk, user or whoami(api))
+    return Session(sid, mk, user or whoami(api), email=email.lower())
 
 
 def _sid_of(answer: dict[str, Any], mk: bytes) -> str:

@@ -4,9 +4,12 @@ not fetch the whole tree again, and a quiet poll is one `sc` request.
 
 The engine's cursor can lag behind the tree: a run that failed keeps its old
 cursor while the tree has already moved on. Each poll that moved the tree
-is therefore journaled (from sn, to sn, the paths it touched), so a lagging
-cursor still gets exactly the paths since it; a cursor older than the
-journal gets a full listing (`reset`).
+is therefore journaled (from position, to position, the paths it touched)
+and committed at once, before its position is handed out: the engine's
+cursor is never ahead of the stored tree, and a lagging cursor still gets
+exactly the paths since it; a cursor older than the journal gets a full
+listing (`reset`). The tree running ahead of the base is harmless: it only
+mirrors what the server holds.
 
 State keys: `tree/sn`, `tree/user`, `n/<handle>` (a node in the server's
 encrypted form), `journal`, `own` (paths this provider changed itself since
@@ -90,6 +93,7 @@ class TreeFeed:
                 self.save(node)
             self.state.put("tree/user", self.tree.user)
             self.state.put("tree/sn", fresh.sn)
+            self.state.commit()
         self.loaded = True
 
     def save(self, node: Node) -> None:
@@ -139,6 +143,7 @@ class TreeFeed:
         if self.persist:
             self.state.put("tree/sn", new_sn)
         self._journal(before, self.position, paths)
+        self.state.commit()   # durable before the position is handed out (see the module doc)
         return paths
 
     def _apply(self, packets: list[Any], base: str) -> set[str]:

@@ -55,7 +55,6 @@ class MegaProvider(Provider):
         # (kind "mega", written as `c` on every upload) samples large files, so it cannot tell an
         # edit inside an unsampled block made within the same second: not safe as the base's hash.
         hash_kind="sha256",
-        hash_always=False,
         delta=False,
         server_move=True,
         server_copy=False,

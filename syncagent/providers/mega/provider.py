@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 
 from syncagent import errors
-from syncagent.paths import is_valid_name
+from syncagent.paths import is_valid_name, nfc
 from syncagent.providers.base import (
     ANY,
     Capabilities,
@@ -128,10 +128,11 @@ class MegaProvider(Provider):
         return node
 
     def _entry(self, path: str, node: Node) -> RemoteEntry:
+        spelling = node.name if node.name is not None and node.name != nfc(node.name) else None
         if node.type == FILE:
             return RemoteEntry(path, Kind.FILE, node.size, node.mtime * 1_000_000_000, f"{node.handle}@{node.mtime}",
-                               node.digest, node.handle)
-        return RemoteEntry(path, Kind.DIR, 0, node.ts * 1_000_000_000, node.handle, None, node.handle)
+                               node.digest, node.handle, spelling)
+        return RemoteEntry(path, Kind.DIR, 0, node.ts * 1_000_000_000, node.handle, None, node.handle, spelling)
 
     # ---- listing ---------------------------------------------------------------------------
     def root_exists(self) -> bool:

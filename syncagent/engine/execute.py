@@ -470,14 +470,26 @@ class Executor:
             with self.ctx.remote.read(a.path) as stream:
                 digest = _digest_if_racy(self.ctx.hash_kind, r.size, r.mtime_ns)
                 counted = _Counter(stream, self.ctx.reporter.advance, digest)
-                staged = self.ctx.local.stage_write(self._local_target(a.path), counted.as_io(), r.size,
-                                                    r.mtime_ns, expect=expect)
+                try:
+                    staged = self.ctx.local.stage_write(self._local_target(a.path), counted.as_io(), r.size,
+                                                        r.mtime_ns, expect=expect)
+                except errors.TransientError as exc:
+                    if self._remote_moved_on(a.path, r):   # more or fewer bytes than listed: it is being written
+                        raise errors.Conflict("changed on the remote while it was read", path=a.path) from exc
+                    raise
                 counted.settle(r.size)
                 if counted.digest is not None:
                     self.ctx.hashes[a.path] = counted.digest.hexdigest()
                 return staged
 
         return attempt(), None, 0, r.size
+
+    def _remote_moved_on(self, path: str, listed: RemoteEntry) -> bool:
+        try:
+            now = self.ctx.remote.stat(path)
+        except errors.ProviderError:
+            return True
+        return now.rev != listed.rev or now.size != listed.size
 
     def _commit(self, a: Action, staged: Staged) -> None:
         write, seen, sent, received = staged

@@ -30,7 +30,7 @@ def open_remote(spec: str, config_path: str | None = None) -> tuple[Provider, st
     """The provider for `spec` and the canonical spelling that keys its state."""
     name, path = parse_remote(spec)
     if name is None:
-        from syncagent.providers.local import LocalProvider
+        from syncagent.providers.folder import LocalProvider
 
         folder = Path(os.path.abspath(os.path.expanduser(path)))
         return LocalProvider(folder), f"local:{folder}"

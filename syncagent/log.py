@@ -1,4 +1,18 @@
-"""structlog setup: readable on a terminal, JSON for the service.
+"""The one log of syncagent: structlog, readable on a terminal, JSON for the service.
+
+    from syncagent.log import get_logger
+    get_logger(pair="docs").warning("sync failed", error=str(exc))
+
+`configure(fmt, level)` (called once by each command) also routes the
+standard `logging` module into the same pipeline: records of libraries
+(urllib3's pool warnings, watchdog's observer, requests-oauthlib) and
+Python warnings become structlog events with a `logger` field, rendered like
+ours (one JSON object per line under `--log-format json`).
+
+Secrets never reach a line: fields whose name looks secret are masked, every
+value registered with `add_secret` (API passwords, tokens) is masked
+wherever it appears, and so are credentials in URLs, Authorization headers
+and OAuth parameters inside message text.
 
 structlog (and what it pulls in) costs ~0.1 s to import, so nothing here
 imports it until the first message: a quiet no-op sync never pays for it.
@@ -8,29 +22,77 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from collections.abc import MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import logging
 
 INFO = 20  # logging.INFO, without importing logging at start-up
+MASK = "***"
 _configured: dict[str, Any] = {"format": None, "level": INFO}
-_SECRET_KEYS = re.compile(r"pass|secret|token|key|auth|cookie|credential", re.IGNORECASE)
+_SECRET_KEYS = re.compile(r"pass|secret|token|key|auth|cookie|credential|signature", re.IGNORECASE)
+_SECRET_TEXT = [
+    re.compile(r"(?i)(authorization:?\s*(?:basic|bearer|oauth)?\s*)[^\s,;]+(?:[^\n]*)"),
+    re.compile(r"(?i)\b((?:oauth_)?(?:signature|token|token_secret|verifier|password|secret|api_key|"
+               r"access_token|refresh_token|client_secret)\s*[=:]\s*\"?)[^\"&\s,]+"),
+    re.compile(r"(//[^/@\s:]*:)[^/@\s]+(@)"),   # user:password@host in a URL
+]
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
 
 
-def configure(fmt: str | None = None, level: int = INFO) -> None:
-    """Choose the format ('console' or 'json'; None: console on a TTY, else JSON)."""
-    if fmt is None:
-        fmt = "console" if sys.stderr.isatty() else "json"
-    _configured["format"] = fmt
-    _configured["level"] = level
-    _configured.pop("done", None)
+def add_secret(value: str | None) -> None:
+    """Mask `value` wherever it would appear in a log line from now on."""
+    if value and len(value) >= 4:
+        with _secrets_lock:
+            _secrets.add(value)
+
+
+def scrub(text: str) -> str:
+    """`text` with every known secret and credential-shaped fragment masked."""
+    with _secrets_lock:
+        known = sorted(_secrets, key=len, reverse=True)
+    for value in known:
+        if value in text:
+            text = text.replace(value, MASK)
+    for pattern in _SECRET_TEXT:
+        text = pattern.sub(lambda m: m.group(1) + MASK + (m.group(2) if m.lastindex == 2 else ""), text)
+    return text
 
 
 def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """No secret ever reaches a log line, whatever a caller passed."""
     for key in list(event):
-        if key != "event" and _SECRET_KEYS.search(key):
-            event[key] = "***"
+        value = event[key]
+        if key not in ("event", "logger") and _SECRET_KEYS.search(key):
+            event[key] = MASK
+        elif isinstance(value, str):
+            event[key] = scrub(value)
     return event
+
+
+def configure(fmt: str | None = None, level: int = INFO) -> None:
+    """Choose the format ('console' or 'json'; None: console on a TTY, else JSON)
+    and route the standard logging module into it."""
+    if fmt is None:
+        fmt = "console" if sys.stderr.isatty() else "json"
+    _configured["format"] = fmt
+    _configured["level"] = level
+    _configured.pop("done", None)
+    _route_stdlib(level)
+
+
+class _Stderr:
+    """structlog's output: the current sys.stderr, one write per line."""
+
+    def msg(self, message: str) -> None:
+        stream = sys.stderr
+        stream.write(message + "\n")
+        stream.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
 
 
 def _setup() -> None:
@@ -43,7 +105,7 @@ def _setup() -> None:
         processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
                     structlog.processors.TimeStamper(fmt="iso"), redact, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(_configured["level"]),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=lambda *_: _Stderr(),
         cache_logger_on_first_use=True,
     )
     _configured["done"] = True
@@ -55,3 +117,37 @@ def get_logger(**bind: Any) -> Any:
     import structlog
 
     return structlog.get_logger().bind(**bind)
+
+
+# ---- the standard logging module, routed into structlog --------------------------------------
+def _route_stdlib(level: int) -> None:
+    import logging
+
+    class ToStructlog(logging.Handler):
+        """Re-emits each stdlib record as a structlog event (one pipeline, one format)."""
+
+        routes_to_structlog = True
+
+        def emit(self, record: logging.LogRecord) -> None:
+            _emit_record(record)
+
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "routes_to_structlog", False):
+            root.removeHandler(handler)
+    root.addHandler(ToStructlog(level))
+    root.setLevel(level)
+    logging.captureWarnings(True)
+
+
+def _emit_record(record: logging.LogRecord) -> None:
+    try:
+        message = record.getMessage()
+    except (TypeError, ValueError):  # a library's bad format string: keep the raw text
+        message = str(record.msg)
+    fields: dict[str, Any] = {"logger": record.name}
+    if record.exc_info and record.exc_info[1] is not None:
+        fields["error"] = type(record.exc_info[1]).__name__
+    name = record.levelname.lower()
+    method = name if name in ("debug", "info", "warning", "error", "critical") else "info"
+    getattr(get_logger(), method)(message.replace("\n", " | "), **fields)

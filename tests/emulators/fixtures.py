@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syncagent.http import Timeouts
 from syncagent.providers.smartfile import SmartFileProvider, Tuning
+from syncagent.retry import RetryPolicy
 from tests.emulators import start_emulator
 from tests.emulators.base import EmulatorServer
 
@@ -31,8 +33,9 @@ ACCESS_SECRET = "Scen1dwmVtWhjLpJfnilrfdc5OZWCJ"
 OAUTH = f"{CLIENT_TOKEN}:{CLIENT_SECRET}:{ACCESS_TOKEN}:{ACCESS_SECRET}"
 
 # production timings scaled down so fault tests take milliseconds
-FAST = Tuning(attempts=4, backoff_base=0.01, backoff_cap=0.05, throttle_waits=4, max_throttle_wait=0.5,
-              timeout=20, page_size=50, poll_initial=0.005, poll_max=0.02, task_timeout=20)
+FAST = Tuning(retry=RetryPolicy(attempts=4, backoff_base=0.01, backoff_cap=0.05, retry_after_cap=0.5, deadline=60),
+              timeouts=Timeouts(connect=5, read=20, total=60), page_size=50, poll_initial=0.005, poll_max=0.02,
+              task_timeout=20)
 QUICK_THROTTLE = 0.02  # seconds the emulator asks a throttled client to wait
 
 

@@ -15,6 +15,7 @@ import requests
 import smartfile
 
 from syncagent import errors
+from syncagent.http import Timeouts
 from syncagent.providers.base import ANY, Kind, Provider
 from syncagent.providers.smartfile import SmartFileProvider, Tuning, error_for
 from tests.emulators.fixtures import (
@@ -144,7 +145,7 @@ def test_retries_are_bounded(sf: SmartFileSetup) -> None:
     sf.emulator.inject("502", 100)
     with pytest.raises(errors.TransientError):
         sf.provider.stat("")
-    assert len([r for r in sf.emulator.requests if r.status == 502]) == FAST.attempts
+    assert len([r for r in sf.emulator.requests if r.status == 502]) == FAST.retry.attempts
 
 
 def test_unsafe_request_is_not_repeated_after_a_reset(sf: SmartFileSetup) -> None:
@@ -346,7 +347,7 @@ def test_write_any_overwrites(sf: SmartFileSetup) -> None:
 
 
 def test_slow_answer_times_out_and_is_retried(sleeps: Sleeps) -> None:
-    tuning = Tuning(**{**FAST.__dict__, "timeout": 0.2})
+    tuning = Tuning(**{**FAST.__dict__, "timeouts": Timeouts(connect=1, read=0.2, total=5)})
     with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
         sf.emulator.inject("slow", 1, delay=0.5, method="GET")
         assert sf.provider.stat("").kind is Kind.DIR

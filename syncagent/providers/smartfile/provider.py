@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import secrets
 import tempfile
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
@@ -26,21 +27,30 @@ import requests
 import requests.auth
 
 from syncagent import errors
+from syncagent.http import StallCheck, new_session
+from syncagent.log import add_secret
 from syncagent.providers.base import ANY, Capabilities, Expect, Kind, Provider, RemoteEntry
 from syncagent.providers.smartfile.entries import MTIME, SHA256, STAMP, Paths, stamp_of, to_entry, trusted, valid_name
 from syncagent.providers.smartfile.multipart import MultipartBody, ShortStream
 from syncagent.providers.smartfile.reader import ResumingReader
+from syncagent.providers.smartfile.removal import Removal
 from syncagent.providers.smartfile.tasks import run_task
 from syncagent.providers.smartfile.transport import Api, Tuning, error_for
+from syncagent.retry import Attempts
 
 DEFAULT_URL = "https://app.smartfile.com/"
-USER_AGENT = "syncagent SmartFile provider (API v2)"
+USER_AGENT_SUFFIX = "smartfile (API v2)"
+ENV_URL = "SMARTFILE_API_URL"
+ENV_OAUTH = {"client_token": "SMARTFILE_CLIENT_TOKEN", "client_secret": "SMARTFILE_CLIENT_SECRET",
+             "access_token": "SMARTFILE_ACCESS_TOKEN", "access_secret": "SMARTFILE_ACCESS_SECRET"}
 
 
 def make_auth(api_key: str | None, api_password: str | None, client_token: str | None,
               client_secret: str | None, access_token: str | None, access_secret: str | None
               ) -> requests.auth.AuthBase:
     """HTTP Basic with key:password, or OAuth 1.0a PLAINTEXT signed by requests-oauthlib."""
+    for value in (api_key, api_password, client_secret, access_token, access_secret):
+        add_secret(value)
     if client_token and client_secret and access_token and access_secret:
         from oauthlib.oauth1 import SIGNATURE_PLAINTEXT
         from requests_oauthlib import OAuth1
@@ -58,6 +68,7 @@ class SmartFileProvider(Provider):
     name = "smartfile"
     capabilities = Capabilities(
         hash_kind="sha256",        # our own attribute: only on files this agent wrote, None otherwise
+        hash_always=False,         # a file uploaded by any other client has none (compare by signature)
         delta=True, delta_hash="md4",  # librsync 0.9.7 formats (spec §7)
         server_move=True, server_copy=True,
         change_feed=False,         # no feed: the engine diffs listings
@@ -78,25 +89,34 @@ class SmartFileProvider(Provider):
                  sleep: Callable[[float], None] = time.sleep) -> None:
         auth = make_auth(api_key, api_password, client_token, client_secret, access_token, access_secret)
         self._own_session = session is None
+        self.tuning = tuning or Tuning()
         if session is None:
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
+            session = new_session(self.tuning.timeouts, user_agent_suffix=USER_AGENT_SUFFIX,
+                                  pool_size=max(4, self.capabilities.transfers * 2))
         self.url = url
         self.paths = Paths(root)
         self.tz = ZoneInfo(timezone)
-        self.tuning = tuning or Tuning()
         self.api = Api(url, session, self.tuning, auth, sleep)
 
     @classmethod
     def from_options(cls, options: dict[str, str]) -> SmartFileProvider:
-        """From a config entry {type: smartfile, url, key, password, root, ...}."""
+        """From a config entry {type: smartfile, url, key, password, root, ...}.
+
+        Like SmartFile's own clients, a missing `url` comes from SMARTFILE_API_URL,
+        and missing OAuth tokens from SMARTFILE_CLIENT_TOKEN/_SECRET and
+        SMARTFILE_ACCESS_TOKEN/_SECRET (unless the entry has a key and password)."""
         def opt(*names: str) -> str | None:
             return next((options[n] for n in names if options.get(n)), None)
 
-        return cls(opt("root", "path") or "/", api_key=opt("key", "api_key"),
-                   api_password=opt("password", "api_password"), url=opt("url") or DEFAULT_URL,
-                   client_token=opt("client_token"), client_secret=opt("client_secret"),
-                   access_token=opt("access_token"), access_secret=opt("access_secret"),
+        key, password = opt("key", "api_key"), opt("password", "api_password")
+        def oauth(name: str) -> str | None:
+            from_env = None if key and password else os.environ.get(ENV_OAUTH[name])
+            return opt(name) or from_env or None
+
+        return cls(opt("root", "path") or "/", api_key=key, api_password=password,
+                   url=opt("url") or os.environ.get(ENV_URL) or DEFAULT_URL,
+                   client_token=oauth("client_token"), client_secret=oauth("client_secret"),
+                   access_token=oauth("access_token"), access_secret=oauth("access_secret"),
                    timezone=opt("timezone") or "UTC")
 
     def describe(self) -> str:
@@ -105,6 +125,24 @@ class SmartFileProvider(Provider):
     def close(self) -> None:
         if self._own_session:
             self.api.session.close()
+
+    def whoami(self) -> str:
+        """Who the credentials belong to, for `syncagent auth` (spec §4.2):
+        "username <email> on site NAME", plus the owner of a sub-user."""
+        data = self.api.json("GET", "whoami")
+        user = data.get("user") if isinstance(data, dict) else None
+        if not isinstance(user, dict) or not user.get("username"):
+            raise errors.PermanentError("SmartFile's whoami answer names no user")
+        text = str(user["username"])
+        if user.get("email"):
+            text += f" <{user['email']}>"
+        owner = user.get("owner")
+        if isinstance(owner, dict) and owner.get("username"):
+            text += f", a user of {owner['username']}"
+        site = data.get("site")
+        if isinstance(site, dict) and site.get("name"):
+            text += f" on site {site['name']}"
+        return text
 
     # ---- listing -------------------------------------------------------------------
     def _info(self, path: str, **params: Any) -> dict[str, Any]:
@@ -143,6 +181,11 @@ class SmartFileProvider(Provider):
                 # a subfolder removed while we walked: it is simply gone
 
     def _children(self, folder: str) -> Iterator[RemoteEntry]:
+        for name, info in self._child_infos(folder):
+            yield to_entry(f"{folder}/{name}" if folder else name, info, self.tz)
+
+    def _child_infos(self, folder: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(name, info object) of each child, page by page."""
         seen: set[str] = set()
         page = 1
         while True:
@@ -152,25 +195,25 @@ class SmartFileProvider(Provider):
                 if not isinstance(name, str) or not valid_name(name) or name in seen:
                     continue  # a name no file system can hold, or a repeat across shifting pages
                 seen.add(name)
-                yield to_entry(f"{folder}/{name}" if folder else name, info, self.tz)
+                yield name, info
             if page >= int(data.get("pages") or 1):
                 return
             page += 1
 
     # ---- content -------------------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
-        def open_at(start: int) -> requests.Response:
+        url = self.api.url("path/data", self.paths.abs(path))
+
+        def open_at(start: int, attempts: Attempts) -> requests.Response:
             headers = {"Accept-Encoding": "identity"}
             if start:
                 headers["Range"] = f"bytes={start}-"
             return self.api.call("GET", "path/data", self.paths.abs(path), stream=True, headers=headers,
-                                 error_path=path)
+                                 error_path=path, attempts=attempts)
 
-        raw = ResumingReader(open_at, path, self.tuning.attempts, self._backoff)
+        raw = ResumingReader(open_at, path, self.api.attempts("GET path/data"),
+                             lambda: StallCheck(self.tuning.timeouts, url, path=path))
         return io.BufferedReader(raw, buffer_size=min(self.tuning.chunk, 1 << 20))
-
-    def _backoff(self, failures: int) -> None:
-        self.api.sleep(min(self.tuning.backoff_cap, self.tuning.backoff_base * 2 ** failures) / 2)
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
@@ -314,17 +357,33 @@ class SmartFileProvider(Provider):
         # SmartFile removes folders recursively: the check above keeps the promise
         self._task("remove", {"path": self.paths.abs(path)}, path)
 
+    def delete_many(self, paths: Sequence[tuple[str, bool]]) -> dict[str, Exception]:
+        """Many paths per remove task (`path=` repeated, spec §4.10): one task's
+        latency for a whole batch instead of one per path. See removal.py."""
+        return Removal(self.api, self.paths, self.tuning.batch, self._child_infos).run(paths)
+
     # ---- the sync (rsync) API -----------------------------------------------------------
     def signature(self, path: str, out: IO[bytes]) -> None:
         response = self.api.call("GET", "path/sync/signature", self.paths.abs(path), stream=True, error_path=path)
-        _drain(response, out, path)
+        self._drain(response, out, path)
 
     def delta(self, path: str, signature: IO[bytes], out: IO[bytes]) -> None:
         with _sized(signature) as (sig, size):
             body = _Resendable("signature", "signature", sig, size, path)
             response = self.api.call("POST", "path/sync/delta", self.paths.abs(path), body=body.next,
                                      stream=True, error_path=path)
-        _drain(response, out, path)
+        self._drain(response, out, path)
+
+    def _drain(self, response: requests.Response, out: IO[bytes], path: str) -> None:
+        """A streamed answer (signature, delta) into `out`, failing a stalled body."""
+        stall = StallCheck(self.tuning.timeouts, response.url or self.url, path=path)
+        try:
+            with response:
+                for chunk in response.iter_content(1 << 16):
+                    stall.progress(len(chunk))
+                    out.write(chunk)
+        except requests.RequestException as exc:
+            raise error_for(exc=exc, path=path, url=response.url or self.url) from exc
 
     def patch(self, path: str, delta: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
@@ -409,12 +468,3 @@ def _uploaded(response: requests.Response, name: str, path: str) -> dict[str, An
     if len(items) == 1 and isinstance(items[0], dict):
         return items[0]
     raise errors.PermanentError("SmartFile's upload answer does not name the file", path=path)
-
-
-def _drain(response: requests.Response, out: IO[bytes], path: str) -> None:
-    try:
-        with response:
-            for chunk in response.iter_content(1 << 16):
-                out.write(chunk)
-    except requests.RequestException as exc:
-        raise error_for(exc=exc, path=path) from exc

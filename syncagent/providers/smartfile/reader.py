@@ -1,9 +1,12 @@
 """A streaming download that resumes where it broke.
 
 The body is read from the socket as the caller asks; when the connection
-breaks mid-file, the rest is asked for with `Range: bytes=<pos>-` (spec §4.6)
-a bounded number of times. A resumed answer must describe a file of the same
-total size, or the download fails with Conflict (it changed under us).
+breaks mid-file, or the body stalls (syncagent.http.StallCheck), the rest is
+asked for with `Range: bytes=<pos>-` (spec §4.6). Every resume spends from
+the same retry budget as the opening request (syncagent.retry.Attempts), so
+a download gets `RetryPolicy.attempts` tries in all, never a product of two
+loops. A resumed answer must describe a file of the same total size, or the
+download fails with Conflict (it changed under us).
 """
 
 from __future__ import annotations
@@ -15,17 +18,21 @@ import requests
 import urllib3.exceptions
 
 from syncagent import errors
+from syncagent.http import StallCheck
+from syncagent.retry import Attempts
 
-Opener = Callable[[int], requests.Response]
+Opener = Callable[[int, Attempts], requests.Response]
 
 _BROKEN = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 class ResumingReader(io.RawIOBase):
-    def __init__(self, open_at: Opener, path: str, attempts: int, backoff: Callable[[int], None]) -> None:
+    def __init__(self, open_at: Opener, path: str, attempts: Attempts,
+                 stall: Callable[[], StallCheck]) -> None:
         self._open_at, self.path = open_at, path
-        self._attempts, self._backoff = attempts, backoff
-        self._response: requests.Response | None = open_at(0)
+        self._attempts, self._new_stall = attempts, stall
+        self._response: requests.Response | None = open_at(0, attempts)
+        self._stall = stall()
         self.size = self._total(self._response, 0)
         self.pos = 0
 
@@ -35,13 +42,11 @@ class ResumingReader(io.RawIOBase):
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
         if self.pos >= self.size >= 0:
             return 0
-        failures = 0
         while True:
             try:
                 n = self._read_some(buffer)
-            except _BROKEN as exc:
-                failures += 1
-                self._resume(failures, exc)
+            except (*_BROKEN, errors.TransientError) as exc:
+                self._resume(exc)
                 continue
             self.pos += n
             return n
@@ -53,20 +58,23 @@ class ResumingReader(io.RawIOBase):
             if self.size < 0 or self.pos >= self.size:
                 return 0
             raise urllib3.exceptions.ProtocolError("the body ended early")
+        self._stall.progress(len(data))
         buffer[: len(data)] = data
         return len(data)
 
-    def _resume(self, failures: int, exc: BaseException) -> None:
+    def _resume(self, exc: BaseException) -> None:
         self._drop()
-        if failures >= self._attempts or self.size < 0:
-            raise errors.TransientError(f"download broke after {self.pos} bytes: {type(exc).__name__}",
-                                        path=self.path) from exc
-        self._backoff(failures)
-        response = self._open_at(self.pos)
+        err = exc if isinstance(exc, errors.TransientError) else errors.TransientError(
+            f"download broke after {self.pos} bytes: {type(exc).__name__}", path=self.path)
+        if err is not exc:
+            err.__cause__ = exc
+        self._attempts.failed(err, may_retry=self.size >= 0)
+        response = self._open_at(self.pos, self._attempts)
         if self._total(response, self.pos) != self.size:
             response.close()
             raise errors.Conflict("the file changed during the download", path=self.path)
         self._response = response
+        self._stall = self._new_stall()
 
     def _total(self, response: requests.Response, start: int) -> int:
         """The whole file's size from Content-Range/Content-Length (-1: unknown)."""

@@ -18,12 +18,33 @@ DONE = {"SUCCESS", "FAILURE"}
 def run_task(api: Api, op: str, form: dict[str, Any], *, error_path: str,
              relative: Callable[[str], str], clock: Callable[[], float] = time.monotonic) -> None:
     """Start `op` and wait for it; raise for a FAILURE or any per-path error."""
+    result = run_task_result(api, op, form, error_path=error_path, clock=clock)
+    failed = path_errors(result)
+    if failed:
+        where, message = next(iter(failed.items()))
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        raise errors.PermanentError(f"SmartFile {op} failed: {message}{more}", path=relative(where))
+    if result.get("status") == "FAILURE":
+        raise errors.PermanentError(f"SmartFile {op} task failed", path=error_path)
+
+
+def run_task_result(api: Api, op: str, form: dict[str, Any], *, error_path: str,
+                    clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+    """Start `op` and wait for its end: the task's `result` object (status, result)."""
     started = api.json("POST", f"path/oper/{op}", data=form, safe=False, error_path=error_path)
     tid = started.get("uuid") if isinstance(started, dict) else None
     if not tid:
         raise errors.PermanentError(f"SmartFile started no task for {op}", path=error_path)
-    result = _wait(api, str(tid), error_path, clock)
-    _raise_errors(op, result, error_path, relative)
+    return _wait(api, str(tid), error_path, clock)
+
+
+def path_errors(result: dict[str, Any]) -> dict[str, str]:
+    """The per-path errors of a finished task: {absolute path: message}."""
+    inner = result.get("result")
+    failed = inner.get("errors") if isinstance(inner, dict) else None
+    if not isinstance(failed, dict):
+        return {}
+    return {"/" + str(where).strip("/"): str(message) for where, message in failed.items()}
 
 
 def _wait(api: Api, tid: str, error_path: str, clock: Callable[[], float]) -> dict[str, Any]:
@@ -39,14 +60,3 @@ def _wait(api: Api, tid: str, error_path: str, clock: Callable[[], float]) -> di
             raise errors.TransientError(f"task {tid} still {status} after {api.tuning.task_timeout:.0f}s",
                                         path=error_path)
         delay = min(delay * 2, api.tuning.poll_max)
-
-
-def _raise_errors(op: str, result: dict[str, Any], error_path: str, relative: Callable[[str], str]) -> None:
-    inner = result.get("result")
-    failed = inner.get("errors") if isinstance(inner, dict) else None
-    if isinstance(failed, dict) and failed:
-        where, message = next(iter(failed.items()))
-        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        raise errors.PermanentError(f"SmartFile {op} failed: {message}{more}", path=relative(str(where)))
-    if result.get("status") == "FAILURE":
-        raise errors.PermanentError(f"SmartFile {op} task failed", path=error_path)

@@ -224,6 +224,8 @@ class _Watchdog:
             guard.done = True
         with self.cond:
             self.armed.discard(guard)
+            if not self.armed:
+                self.cond.notify()  # start the idle countdown now, not at the old deadline
 
     def _run(self) -> None:
         with self.cond:

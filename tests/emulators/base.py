@@ -16,6 +16,7 @@ core does everything that is not the service's protocol:
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import socket
 import struct
@@ -89,6 +90,7 @@ class LoggedRequest:
     query: str
     headers: dict[str, str]
     status: int = 0
+    response_bytes: int = 0            # body bytes of the answer (a download's size on the wire)
 
 
 class _Server(ThreadingHTTPServer):
@@ -101,6 +103,7 @@ class _Server(ThreadingHTTPServer):
         self.log: list[LoggedRequest] = []
         self.log_lock = threading.Lock()
         self.open: set[socket.socket] = set()
+        self.stopping = threading.Event()  # ends "hang" and "trickle" faults at shutdown
         super().__init__(addr, _Handler)
 
     def drop_connections(self) -> None:
@@ -150,8 +153,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "reset":
             self._reset()
             return
+        if fault is not None and fault.kind == "hang":
+            with self._read_body():
+                self.server.stopping.wait(fault.delay)
+            self.close_connection = True
+            return
         with self._read_body() as body:
-            if fault is not None and fault.kind != "reset-mid":
+            if fault is not None and fault.kind not in ("reset-mid", "trickle"):
                 response = self.server.app.fault_response(fault)
             else:
                 request = Request(self.command, raw_path, urllib.parse.parse_qs(query, keep_blank_values=True),
@@ -159,7 +167,14 @@ class _Handler(BaseHTTPRequestHandler):
                 body.seek(0)
                 response = self._run_app(request)
         entry.status = response.status
-        self._send(response, cut=fault is not None and fault.kind == "reset-mid")
+        if fault is not None and fault.kind == "trickle":
+            self._trickle(response, fault.delay)
+            return
+        cut = fault is not None and fault.kind == "reset-mid"
+        # recorded before sending: a client reading the log right after its answer sees it
+        length = len(response.body) if isinstance(response.body, bytes) else response.length or 0
+        entry.response_bytes = 0 if self.command == "HEAD" else length // 2 if cut else length
+        self._send(response, cut=cut)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _dispatch
 
@@ -224,6 +239,25 @@ class _Handler(BaseHTTPRequestHandler):
                 break
             self.wfile.write(chunk)
             limit -= len(chunk)
+
+    def _trickle(self, response: Response, delay: float) -> None:
+        """The whole answer, one byte every `delay` seconds, until done, the
+        client goes away, or the server stops."""
+        real, buffer = self.wfile, io.BytesIO()
+        self.wfile = buffer
+        try:
+            self._send(response)
+        finally:
+            self.wfile = real
+        for byte in buffer.getvalue():
+            if self.server.stopping.wait(delay):
+                break
+            try:
+                real.write(bytes([byte]))
+                real.flush()
+            except OSError:
+                break
+        self.close_connection = True
 
     def _reset(self) -> None:
         """Cut the connection with a RST, the way a crashing proxy does."""
@@ -300,6 +334,7 @@ class EmulatorServer:
         self._server.serve_forever(poll_interval=0.2)
 
     def stop(self) -> None:
+        self._server.stopping.set()
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(5)

@@ -9,6 +9,11 @@ Transport faults are carried out by the server core (tests/emulators/base.py):
     reset-mid       the request is handled, then the response is cut half-way
                     (a download broken mid-transfer)
     slow            the answer is delayed by `delay` seconds
+    hang            the request is read, then never answered: the connection
+                    stays open and silent for `delay` seconds (or until the
+                    server stops), then closes
+    trickle         the whole answer (status line, headers, body) goes out one
+                    byte every `delay` seconds: never silent for long, never done
 
 An emulator may define its own kinds (SmartFile: task-failure, task-error) and
 take them with `take(..., kinds=...)`.
@@ -21,7 +26,7 @@ import threading
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-TRANSPORT_KINDS = frozenset({"500", "502", "429", "503", "reset", "reset-mid", "slow"})
+TRANSPORT_KINDS = frozenset({"500", "502", "429", "503", "reset", "reset-mid", "slow", "hang", "trickle"})
 
 
 @dataclass
@@ -31,7 +36,7 @@ class Fault:
     method: str | None = None      # only this HTTP method (None: any)
     path: str | None = None        # regex searched in the decoded request path
     after: int = 0                 # let this many matching requests through first
-    delay: float = 0.5             # for "slow"
+    delay: float = 0.5             # for "slow", "hang" and "trickle" (seconds)
     retry_after: float = 1.0       # for throttling kinds
     hits: int = field(default=0)
 

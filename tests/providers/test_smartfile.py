@@ -7,6 +7,7 @@ import hashlib
 import io
 import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -367,3 +368,143 @@ def test_no_handler_thread_outlives_the_emulator() -> None:
             break
         threading.Event().wait(0.01)
     assert threading.active_count() <= before
+
+
+# ---- time bounds: a server that never answers, or trickles --------------------------------------------
+def test_a_never_answering_server_is_bounded_and_named(sleeps: Sleeps) -> None:
+    tuning = Tuning(**{**FAST.__dict__, "timeouts": Timeouts(connect=1, read=0.2, total=5)})
+    with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
+        sf.emulator.inject("hang", 100, delay=30, method="GET")
+        started = time.monotonic()
+        with pytest.raises(errors.TransientError) as err:
+            sf.provider.stat("")
+        assert time.monotonic() - started < 1 + FAST.retry.attempts * 0.2 * 3
+        host = sf.emulator.base_url.removeprefix("http://").rstrip("/")
+        assert host in str(err.value) and "stopped answering" in str(err.value)
+        assert len(sleeps) == FAST.retry.attempts - 1  # tried attempts times, then gave up
+
+
+def test_a_trickling_answer_is_cut_and_retried(sleeps: Sleeps) -> None:
+    tuning = Tuning(**{**FAST.__dict__, "timeouts": Timeouts(connect=1, read=1, total=0.5)})
+    with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
+        sf.emulator.inject("trickle", 1, delay=0.05, method="GET", path="path/info")
+        assert sf.provider.stat("").kind is Kind.DIR
+        assert len(sleeps) == 1
+
+
+# ---- one retry budget per transfer -------------------------------------------------------------------
+def test_download_resumes_share_one_budget_with_the_opening_request(sf: SmartFileSetup, sleeps: Sleeps) -> None:
+    data = os.urandom(2 * MiB)
+    put(sf.provider, "b.bin", data)
+    sf.emulator.clear_log()
+    sf.emulator.inject("reset-mid", 100, method="GET", path="path/data")
+    with pytest.raises(errors.TransientError), sf.provider.read("b.bin") as f:
+        f.read()
+    gets = [r for r in sf.emulator.requests if "path/data" in r.path]
+    assert len(gets) == FAST.retry.attempts  # opening + resumes, never attempts x attempts
+
+
+def test_retry_after_above_the_cap_is_capped(sf: SmartFileSetup, sleeps: Sleeps) -> None:
+    sf.emulator.inject("429", 1, retry_after=3600)
+    assert sf.provider.stat("").kind is Kind.DIR
+    assert sleeps == [FAST.retry.retry_after_cap]
+
+
+# ---- delete_many: one remove task for many paths -----------------------------------------------------
+def test_delete_many_removes_forty_files_in_one_task(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    for i in range(40):
+        put(p, f"del/f{i:02}.txt", b"x")
+    sf.emulator.clear_log()
+    assert p.delete_many([(f"del/f{i:02}.txt", False) for i in range(40)]) == {}
+    removes = [r for r in sf.emulator.requests if "oper/remove" in r.path]
+    listings = [r for r in sf.emulator.requests if "children=" in r.query]
+    assert len(removes) == 1 and len(listings) == 1  # one task, one look at the parent folder
+    assert listings[0].response_bytes > 40 * len('"name": "f00.txt"')
+    assert [e.path for e in p.list()] == ["del"]
+
+
+def test_delete_many_keeps_the_promise_of_non_recursive(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    put(p, "full/keep.txt", b"k")
+    put(p, "emptied/a.txt", b"a")
+    put(p, "tree/sub/b.txt", b"b")
+    p.mkdir("empty")
+    failed = p.delete_many([("full", False), ("emptied/a.txt", False), ("emptied", False), ("empty", False),
+                            ("tree", True), ("tree/sub/b.txt", False), ("never-was", False)])
+    assert set(failed) == {"full"} and isinstance(failed["full"], errors.AlreadyExists)
+    assert {e.path for e in p.list()} == {"full", "full/keep.txt"}
+
+
+def test_delete_many_with_paths_gone_before_the_task(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    for name in ("a", "b", "c"):
+        put(p, f"g/{name}.txt", name.encode())
+    # recursive paths are not looked up first: the server refuses the task for the missing one
+    assert p.delete_many([("g/a.txt", True), ("g/missing.txt", True), ("g/c.txt", True)]) == {}
+    assert [e.path for e in p.list("g")] == ["g/b.txt"]
+
+
+def test_delete_many_reports_per_path_task_errors(sf: SmartFileSetup) -> None:
+    p = sf.provider
+    put(p, "e/a.txt", b"a")
+    put(p, "e/b.txt", b"b")
+    sf.emulator.inject("task-error", path="oper/remove")
+    failed = p.delete_many([("e/a.txt", False), ("e/b.txt", False)])
+    assert set(failed) == {"e/a.txt", "e/b.txt"}
+    assert all(isinstance(exc, errors.PermanentError) and exc.path == path for path, exc in failed.items())
+    assert p.delete_many([("e/a.txt", False), ("e/b.txt", False), ("", True)]).keys() == {""}
+
+
+def test_delete_many_splits_large_batches(sleeps: Sleeps) -> None:
+    tuning = Tuning(**{**FAST.__dict__, "batch": 7})
+    with smartfile_setup(tuning=tuning, sleep=sleeps) as sf:
+        for i in range(20):
+            put(sf.provider, f"s/{i}.txt", b"x")
+        sf.emulator.clear_log()
+        assert sf.provider.delete_many([(f"s/{i}.txt", False) for i in range(20)]) == {}
+        assert len([r for r in sf.emulator.requests if "oper/remove" in r.path]) == 3
+        assert [e.path for e in sf.provider.list()] == ["s"]
+
+
+def test_delete_many_on_a_transient_failure_fails_the_batch(sf: SmartFileSetup) -> None:
+    put(sf.provider, "t/a.txt", b"a")
+    sf.emulator.inject("reset", 1, path="oper/remove")  # not safe to repeat: the server may have acted
+    failed = sf.provider.delete_many([("t/a.txt", True)])
+    assert isinstance(failed["t/a.txt"], errors.TransientError)
+
+
+# ---- who, where, and files of other clients ------------------------------------------------------------
+def test_whoami_names_the_account(sf: SmartFileSetup) -> None:
+    assert sf.provider.whoami() == "emulated <user@example.invalid> on site emulator"
+
+
+def test_url_and_oauth_tokens_from_the_environment(sf: SmartFileSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMARTFILE_API_URL", sf.emulator.base_url)
+    for name, value in (("CLIENT_TOKEN", CLIENT_TOKEN), ("CLIENT_SECRET", CLIENT_SECRET),
+                        ("ACCESS_TOKEN", ACCESS_TOKEN), ("ACCESS_SECRET", ACCESS_SECRET)):
+        monkeypatch.setenv(f"SMARTFILE_{name}", value)
+    p = SmartFileProvider.from_options({"root": "/sync"})
+    with p:
+        assert p.url == sf.emulator.base_url and p.root_exists()
+    oauth = [r for r in sf.emulator.requests if r.path.startswith("/api/2/path/info")]
+    assert oauth  # signed with the tokens from the environment (the emulator checks them)
+    configured = SmartFileProvider.from_options({"url": "http://127.0.0.1:9/", "key": KEY, "password": PASSWORD})
+    with configured:
+        assert configured.url == "http://127.0.0.1:9/"  # the config's url wins over the environment
+
+
+def test_files_of_plain_http_clients_have_no_hash_but_a_signature(sf: SmartFileSetup) -> None:
+    assert SmartFileProvider.capabilities.hash_always is False
+    data = os.urandom(5000)
+    response = requests.post(f"{sf.emulator.base_url}api/2/path/data/sync", auth=(KEY, PASSWORD),
+                             files=[("file", ("plain.bin", data)), ("file", ("empty.txt", b""))], timeout=10)
+    assert response.status_code == 200
+    entries = {e.path: e for e in sf.provider.list()}
+    assert entries["plain.bin"].hash is None and entries["plain.bin"].size == len(data)
+    delta = pytest.importorskip("syncagent.delta")
+    for name, content in (("plain.bin", data), ("empty.txt", b"")):
+        remote, local = io.BytesIO(), io.BytesIO()
+        sf.provider.signature(name, remote)
+        delta.signature(io.BytesIO(content), local, hash="md4", block_len=2048, strong_len=8)
+        assert remote.getvalue() == local.getvalue(), name

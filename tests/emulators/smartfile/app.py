@@ -62,9 +62,11 @@ class SmartFileApp:
 
     # ---- the App protocol ---------------------------------------------------------
     def configure(self, options: dict[str, Any]) -> None:
-        """pending_polls, upload_answer, timezone, check_timestamps."""
+        """pending_polls, task_latency (seconds), upload_answer, timezone, check_timestamps."""
         if "pending_polls" in options:
             self.tasks.pending_polls = int(options["pending_polls"])
+        if "task_latency" in options:
+            self.tasks.latency = float(options["task_latency"])
         if "upload_answer" in options:
             self.upload_answer = str(options["upload_answer"])
         if "timezone" in options:

@@ -3,7 +3,8 @@
 The POST validates synchronously and answers `{"uuid"}`; the work itself runs
 when the task is polled past its PENDING/PROGRESS polls, so a client that
 does not wait for SUCCESS sees nothing done yet (the strict reading of
-"asynchronous"). Per-item failures land in `result.result.errors`
+"asynchronous"). A task also stays PENDING for `latency` seconds after it
+was created (the real service's queue; 0 by default). Per-item failures land in `result.result.errors`
 ({path: message}); the task is FAILURE when every item failed, else SUCCESS.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ class Task:
     dst: list[str]
     polls_left: int
     forced: str | None = None           # "task-failure" / "task-error" injected faults
+    ready_at: float = 0.0               # monotonic time before which it stays PENDING
     state: dict[str, Any] | None = None
     errors: dict[str, str] = field(default_factory=dict)
 
@@ -36,6 +39,7 @@ class Tasks:
         self.lock = threading.Lock()
         self.tasks: dict[str, Task] = {}
         self.pending_polls = 1
+        self.latency = 0.0
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -43,7 +47,8 @@ class Tasks:
     def create(self, op: str, items: list[list[str]], dst: list[str], forced: str | None) -> str:
         with self.lock:
             tid = self.new_id()
-            self.tasks[tid] = Task(op, items, dst, self.pending_polls, forced)
+            self.tasks[tid] = Task(op, items, dst, self.pending_polls, forced,
+                                   ready_at=time.monotonic() + self.latency)
             return tid
 
     def poll(self, tid: str) -> dict[str, Any] | None:
@@ -51,9 +56,10 @@ class Tasks:
             task = self.tasks.get(tid)
             if task is None:
                 return None
-            if task.state is None and task.polls_left > 0:
-                task.polls_left -= 1
-                status = "PENDING" if task.polls_left % 2 else "PROGRESS"
+            waiting = task.state is None and time.monotonic() < task.ready_at
+            if task.state is None and (task.polls_left > 0 or waiting):
+                task.polls_left = max(0, task.polls_left - 1)
+                status = "PENDING" if task.polls_left % 2 or waiting else "PROGRESS"
                 return {"uuid": tid, "status": status, "result": {"status": status, "result": {}}}
             if task.state is None:
                 task.state = self._run(task)

@@ -1,11 +1,17 @@
-"""SmartFile (issue 5), against the emulator on loopback.
+"""SmartFile, against the emulator on loopback (real HTTP).
 
-- Initial upload throughput of syncagent's SmartFile provider (streaming
-  multipart) beside `curl -F` uploading the same file to the same emulator.
-- Bytes sent over HTTP to upload a 1 MiB change inside a large file through
-  the sync API (delta), beside the size of the same delta from `rdiff`.
+- throughput (issue 5): initial upload throughput of syncagent's SmartFile
+  provider (streaming multipart) beside `curl -F` uploading the same file to
+  the same emulator; bytes sent to upload a 1 MiB change inside a large file
+  through the sync API (delta), beside the size of the same delta from `rdiff`.
+- identical (issue 8): N identical small files already on both sides, the
+  remote's uploaded by a plain HTTP client (no syncagent attributes): the
+  first `syncagent sync` must send 0 content bytes and make no conflict copy.
+- deletions (issue 9): N remote deletions one task per path (before) and in
+  one batched task (`delete_many`, after), with the emulator's task latency.
 
-    python -m bench.bench_smartfile [--size-mib 256] [--no-write]
+    python -m bench.bench_smartfile [--what all|throughput|identical|deletions]
+        [--size-mib 256] [--files 10000] [--deletions 40] [--no-write]
 """
 
 from __future__ import annotations
@@ -41,17 +47,33 @@ def request_bytes(requests: Sequence[object]) -> tuple[int, int]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--what", choices=["all", "throughput", "identical", "deletions"], default="all")
     ap.add_argument("--size-mib", type=int, default=256)
+    ap.add_argument("--files", type=int, default=10_000)
+    ap.add_argument("--deletions", type=int, default=40)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    size = args.size_mib << 20
+    if args.what in ("all", "throughput"):
+        throughput(args.size_mib, args.no_write)
+    if args.what in ("all", "identical"):
+        from bench.smartfile_cases import identical
+
+        identical(args.files, args.no_write)
+    if args.what in ("all", "deletions"):
+        from bench.smartfile_cases import deletions
+
+        deletions(args.deletions, args.no_write)
+
+
+def throughput(size_mib: int, no_write: bool) -> None:
+    size = size_mib << 20
     with tempfile.TemporaryDirectory(prefix="syncagent-bench-sf-") as tmp:
         work = Path(tmp)
         local = work / "local"
         local.mkdir()
         big = local / "disk.img"
         with open(big, "wb") as f:
-            for _ in range(args.size_mib):
+            for _ in range(size_mib):
                 f.write(os.urandom(1 << 20))
         (work / "emu").mkdir()
         past = time.time_ns() - 60_000_000_000  # not "racy": no extra hashing pass
@@ -90,11 +112,11 @@ def main() -> None:
         ref_size = ref.tell()
     mib = 1 << 20
     text = "\n".join([
-        f"`python -m bench.bench_smartfile --size-mib {args.size_mib}`; emulator on loopback "
+        f"`python -m bench.bench_smartfile --size-mib {size_mib}`; emulator on loopback "
         "(tests/emulators, real HTTP).", "",
         "| measure | syncagent | reference |", "|---|---|---|",
-        f"| initial upload of {args.size_mib} MiB | {ours_s:.2f} s ({args.size_mib / ours_s:.0f} MiB/s) "
-        f"| curl -F: {curl_s:.2f} s ({args.size_mib / max(curl_s, 1e-9):.0f} MiB/s) |",
+        f"| initial upload of {size_mib} MiB | {ours_s:.2f} s ({size_mib / ours_s:.0f} MiB/s) "
+        f"| curl -F: {curl_s:.2f} s ({size_mib / max(curl_s, 1e-9):.0f} MiB/s) |",
         f"| 1 MiB change: request bodies sent | {body / mib:.3f} MiB | delta of the same change "
         f"(rdiff format, block 2048): {ref_size / mib:.3f} MiB |",
         f"| same: request headers | {head / 1024:.1f} KiB | |",
@@ -102,7 +124,7 @@ def main() -> None:
         f"| 1 MiB change: sync time | {delta_s:.2f} s | |",
     ])
     print(text)
-    if not args.no_write:
+    if not no_write:
         write_section("SmartFile: upload throughput and delta bytes (issue 5)", text)
 
 

@@ -236,25 +236,29 @@ class Executor:
     def _deletes(self) -> None:
         deletes = self.plan.of(Op.DELETE_LOCAL, Op.DELETE_REMOTE)
         deletes.sort(key=lambda a: (a.kind == DIR, -a.path.count("/")))
+        remote = [a for a in deletes if a.op is Op.DELETE_REMOTE]
+        if remote:
+            # one call: a service with a batch delete (one SmartFile task) pays its latency once
+            failed = self.ctx.remote.delete_many([(a.path, a.recursive) for a in remote])
+            for a in remote:
+                self._deleted_remote(a, failed.get(a.path))
         for a in deletes:
+            if a.op is Op.DELETE_REMOTE:
+                continue
             try:
-                if a.op is Op.DELETE_REMOTE:
-                    self._delete_remote(a)
-                else:
-                    self._delete_local(a)
+                self._delete_local(a)
             except errors.ProviderError as exc:
                 self._fail(a, exc)
             except OSError as exc:
                 self._fail(a, exc)
 
-    def _delete_remote(self, a: Action) -> None:
-        try:
-            self.ctx.remote.delete(a.path, recursive=a.recursive)
-        except errors.NotFound:
-            pass
-        except errors.AlreadyExists:
+    def _deleted_remote(self, a: Action, exc: Exception | None) -> None:
+        if isinstance(exc, errors.AlreadyExists):
             self.ctx.reporter.warn("folder not removed: it holds ignored or skipped items", a.path)
             self._forget(a.path)
+            return
+        if exc is not None:
+            self._fail(a, exc)
             return
         crashpoint.point("deleted")
         self.ctx.reporter.action("delete remote", a.path + ("/" if a.kind == DIR else ""))

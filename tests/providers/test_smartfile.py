@@ -508,3 +508,27 @@ def test_files_of_plain_http_clients_have_no_hash_but_a_signature(sf: SmartFileS
         sf.provider.signature(name, remote)
         delta.signature(io.BytesIO(content), local, hash="md4", block_len=2048, strong_len=8)
         assert remote.getvalue() == local.getvalue(), name
+
+
+def test_a_sync_removes_its_remote_deletions_in_one_task(tmp_path: Any) -> None:
+    from syncagent.engine.report import Reporter
+    from syncagent.engine.state import Store
+    from syncagent.engine.sync import Engine, SyncOptions
+
+    local = tmp_path / "local"
+    for i in range(40):
+        (local / "d").mkdir(parents=True, exist_ok=True)
+        (local / "d" / f"f{i:02}.txt").write_text(str(i))
+    (local / "keep.txt").write_text("keep")
+    with smartfile_setup() as sf:
+        store = Store(tmp_path / "state")
+        engine = Engine(local, sf.provider, "sf:/sync", store, SyncOptions(force=True), Reporter(quiet=True))
+        assert engine.sync().uploaded == 41
+        for f in (local / "d").iterdir():
+            f.unlink()
+        sf.emulator.clear_log()
+        summary = engine.sync()
+        store.close()
+        assert summary.deleted_remote == 40 and summary.errors == 0
+        assert len([r for r in sf.emulator.requests if "oper/remove" in r.path]) == 1
+        assert {e.path for e in sf.provider.list()} == {"d", "keep.txt"}

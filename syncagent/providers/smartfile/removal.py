@@ -44,13 +44,16 @@ class Removal:
                 failed[path] = errors.PermanentError("refusing to delete the root folder", path=self.paths.root)
             else:
                 wanted[path] = wanted.get(path, False) or recursive
-        accepted = self._keep_promises(wanted, failed)
+        try:
+            accepted = self._keep_promises(wanted, failed)
+        except errors.ProviderError as exc:  # the look-ups failed: nothing was removed
+            return {**failed, **dict.fromkeys(wanted, exc)}
         todo = _outermost(accepted)
         for i in range(0, len(todo), self.batch):
-            for path, exc in self._remove(todo[i: i + self.batch], retry_missing=True).items():
-                failed[path] = exc
+            for path, error in self._remove(todo[i: i + self.batch], retry_missing=True).items():
+                failed[path] = error
                 # what was left to this folder was not removed either
-                failed.update({p: exc for p in accepted if p.startswith(path + "/")})
+                failed.update({p: error for p in accepted if p.startswith(path + "/")})
         return failed
 
     # ---- 1. non-recursive paths: not a folder with items left ---------------------------

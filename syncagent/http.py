@@ -39,6 +39,7 @@ from typing import Any
 
 import requests
 import requests.adapters
+import urllib3
 import urllib3.connection
 import urllib3.connectionpool
 
@@ -283,6 +284,9 @@ class _HTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
     ConnectionCls = _HTTPSConnection
 
 
+_POOLS: dict[str, type[urllib3.connectionpool.HTTPConnectionPool]] = {"http": _HTTPPool, "https": _HTTPSPool}
+
+
 class _Adapter(requests.adapters.HTTPAdapter):
     """Default (connect, read) timeouts, the total deadline, no retries of its own."""
 
@@ -292,7 +296,12 @@ class _Adapter(requests.adapters.HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+        self.poolmanager.pool_classes_by_scheme = _POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> urllib3.PoolManager:
+        manager: urllib3.PoolManager = super().proxy_manager_for(proxy, **kwargs)
+        manager.pool_classes_by_scheme = _POOLS  # through a proxy, the same bounds
+        return manager
 
     def send(self, request: requests.PreparedRequest, stream: bool = False,  # type: ignore[override]
              timeout: Any = None, **kwargs: Any) -> requests.Response:

@@ -9,6 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -107,13 +108,9 @@ def test_oauth_plaintext(sf: SmartFileSetup) -> None:
         bad.stat("")
 
 
-def test_from_options_and_missing_credentials(sf: SmartFileSetup) -> None:
-    p = SmartFileProvider.from_options({"type": "smartfile", "url": sf.emulator.base_url, "key": KEY,
-                                        "password": PASSWORD, "root": "/sync"})
-    with p:
-        assert p.root_exists() and p.describe().endswith("/sync")
+def test_missing_credentials_are_a_config_error() -> None:
     with pytest.raises(errors.ConfigError):
-        SmartFileProvider.from_options({"url": sf.emulator.base_url, "key": KEY})
+        SmartFileProvider("/", api_key=KEY, url="http://127.0.0.1:9/")
 
 
 # ---- throttling and retries ---------------------------------------------------------------
@@ -480,18 +477,20 @@ def test_whoami_names_the_account(sf: SmartFileSetup) -> None:
 
 
 def test_url_and_oauth_tokens_from_the_environment(sf: SmartFileSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncagent.credentials import Resolver
+    from syncagent.providers.registry import open_remote
+
     monkeypatch.setenv("SMARTFILE_API_URL", sf.emulator.base_url)
     for name, value in (("CLIENT_TOKEN", CLIENT_TOKEN), ("CLIENT_SECRET", CLIENT_SECRET),
                         ("ACCESS_TOKEN", ACCESS_TOKEN), ("ACCESS_SECRET", ACCESS_SECRET)):
         monkeypatch.setenv(f"SMARTFILE_{name}", value)
-    p = SmartFileProvider.from_options({"root": "/sync"})
-    with p:
-        assert p.url == sf.emulator.base_url and p.root_exists()
-    oauth = [r for r in sf.emulator.requests if r.path.startswith("/api/2/path/info")]
-    assert oauth  # signed with the tokens from the environment (the emulator checks them)
-    configured = SmartFileProvider.from_options({"url": "http://127.0.0.1:9/", "key": KEY, "password": PASSWORD})
-    with configured:
-        assert configured.url == "http://127.0.0.1:9/"  # the config's url wins over the environment
+    for name in ("SMARTFILE_API_KEY", "SMARTFILE_API_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    resolver = Resolver(use_keyring=False, netrc_file=Path("/nonexistent"), credentials_file=Path("/nonexistent"))
+    with open_remote("sf", "smartfile", {"root": "/sync"}, resolver=resolver) as p:
+        assert isinstance(p, SmartFileProvider) and p.url == sf.emulator.base_url
+        assert p.root_exists()  # signed with the tokens from the environment (the emulator checks them)
+        assert p.whoami().startswith("emulated")
 
 
 def test_files_of_plain_http_clients_have_no_hash_but_a_signature(sf: SmartFileSetup) -> None:
@@ -510,7 +509,7 @@ def test_files_of_plain_http_clients_have_no_hash_but_a_signature(sf: SmartFileS
         assert remote.getvalue() == local.getvalue(), name
 
 
-def test_a_sync_removes_its_remote_deletions_in_one_task(tmp_path: Any) -> None:
+def test_a_sync_removes_its_remote_deletions_in_one_task(tmp_path: Path) -> None:
     from syncagent.engine.report import Reporter
     from syncagent.engine.state import Store
     from syncagent.engine.sync import Engine, SyncOptions

@@ -54,20 +54,13 @@ def _oauth(ctx: LoginContext) -> dict[str, str]:
 
 
 def whoami(provider: Provider) -> str | None:
-    """The account a login is for: `user.username` of /api/2/whoami/ (with the site when given)."""
+    """The account a login is for (SmartFileProvider.whoami: user, email, site)."""
     if not isinstance(provider, SmartFileProvider):
         return None
     try:
-        info = provider.api.json("GET", "whoami")
+        return provider.whoami()
     except errors.ProviderError:
         return None
-    user = info.get("user") if isinstance(info, dict) else None
-    name = user.get("username") if isinstance(user, dict) else None
-    site = info.get("site") if isinstance(info, dict) else None
-    site_name = site.get("name") if isinstance(site, dict) else None
-    if not name:
-        return None
-    return f"{name} ({site_name})" if site_name else str(name)
 
 
 def _truthy(value: Any) -> bool:

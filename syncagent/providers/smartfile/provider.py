@@ -1,7 +1,8 @@
 """SmartFile (REST API v2 + its rsync sync API) as a syncagent provider.
 
     SmartFileProvider(root="/folder", api_key=..., api_password=..., url=...)
-    SmartFileProvider.from_options({"url": ..., "key": ..., "password": ...})
+
+(a configured remote is opened by login.py's open_provider, through the registry)
 
 Transfers stream both ways; folder listings are paged; move/copy/remove are
 server tasks (tasks.py); HTTP, retries and the error mapping live in
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import secrets
 import tempfile
 import time
@@ -40,9 +40,6 @@ from syncagent.retry import Attempts
 
 DEFAULT_URL = "https://app.smartfile.com/"
 USER_AGENT_SUFFIX = "smartfile (API v2)"
-ENV_URL = "SMARTFILE_API_URL"
-ENV_OAUTH = {"client_token": "SMARTFILE_CLIENT_TOKEN", "client_secret": "SMARTFILE_CLIENT_SECRET",
-             "access_token": "SMARTFILE_ACCESS_TOKEN", "access_secret": "SMARTFILE_ACCESS_SECRET"}
 
 
 def make_auth(api_key: str | None, api_password: str | None, client_token: str | None,
@@ -97,27 +94,6 @@ class SmartFileProvider(Provider):
         self.paths = Paths(root)
         self.tz = ZoneInfo(timezone)
         self.api = Api(url, session, self.tuning, auth, sleep)
-
-    @classmethod
-    def from_options(cls, options: dict[str, str]) -> SmartFileProvider:
-        """From a config entry {type: smartfile, url, key, password, root, ...}.
-
-        Like SmartFile's own clients, a missing `url` comes from SMARTFILE_API_URL,
-        and missing OAuth tokens from SMARTFILE_CLIENT_TOKEN/_SECRET and
-        SMARTFILE_ACCESS_TOKEN/_SECRET (unless the entry has a key and password)."""
-        def opt(*names: str) -> str | None:
-            return next((options[n] for n in names if options.get(n)), None)
-
-        key, password = opt("key", "api_key"), opt("password", "api_password")
-        def oauth(name: str) -> str | None:
-            from_env = None if key and password else os.environ.get(ENV_OAUTH[name])
-            return opt(name) or from_env or None
-
-        return cls(opt("root", "path") or "/", api_key=key, api_password=password,
-                   url=opt("url") or os.environ.get(ENV_URL) or DEFAULT_URL,
-                   client_token=oauth("client_token"), client_secret=oauth("client_secret"),
-                   access_token=oauth("access_token"), access_secret=oauth("access_secret"),
-                   timezone=opt("timezone") or "UTC")
 
     def describe(self) -> str:
         return f"smartfile:{urllib.parse.urlsplit(self.url).netloc}{self.paths.root}"

@@ -92,7 +92,7 @@ def test_login_verifies_before_storing_and_says_who(tmp_path: Path) -> None:
         assert not (tmp_path / "creds.yaml").exists(), "a refused login stores nothing"
         ctx, _ = login_context("sf", {}, {"API key": KEY, "API password": PASSWORD})
         done = registry.login("sf", "smartfile", options, ctx, resolver=resolver)
-    assert done.who == "emulated (emulator)"
+    assert done.who == "emulated <user@example.invalid> on site emulator"
     assert read_credentials_file(tmp_path / "creds.yaml")["sf"] == {"key": KEY, "password": PASSWORD}
 
 

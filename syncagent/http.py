@@ -46,7 +46,7 @@ import urllib3.connectionpool
 from syncagent import __version__, errors
 
 USER_AGENT = f"syncagent/{__version__}"
-_LINGER = 1.0  # seconds the watchdog thread waits for new work before it ends
+_LINGER = 0.25  # seconds the watchdog thread waits for new work before it ends
 
 
 @dataclass(frozen=True)

@@ -494,7 +494,6 @@ def test_url_and_oauth_tokens_from_the_environment(sf: SmartFileSetup, monkeypat
 
 
 def test_files_of_plain_http_clients_have_no_hash_but_a_signature(sf: SmartFileSetup) -> None:
-    assert SmartFileProvider.capabilities.hash_always is False
     data = os.urandom(5000)
     response = requests.post(f"{sf.emulator.base_url}api/2/path/data/sync", auth=(KEY, PASSWORD),
                              files=[("file", ("plain.bin", data)), ("file", ("empty.txt", b""))], timeout=10)

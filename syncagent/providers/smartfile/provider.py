@@ -65,7 +65,6 @@ class SmartFileProvider(Provider):
     name = "smartfile"
     capabilities = Capabilities(
         hash_kind="sha256",        # our own attribute: only on files this agent wrote, None otherwise
-        hash_always=False,         # a file uploaded by any other client has none (compare by signature)
         delta=True, delta_hash="md4",  # librsync 0.9.7 formats (spec §7)
         server_move=True, server_copy=True,
         change_feed=False,         # no feed: the engine diffs listings

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import struct
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from syncagent import errors, hashing
@@ -101,10 +102,34 @@ class Identity:
             self._verdicts[key] = self._same(path, l, r)
         return self._verdicts[key]
 
+    def same_many(self, items: list[tuple[str, Entry, RemoteEntry]], workers: int = 1) -> dict[str, bool]:
+        """`same` for many files. Proofs that cross the network (a signature,
+        a download) run `workers` at a time; hashes are compared here, in this
+        thread (it alone touches the state database)."""
+        out: dict[str, bool] = {}
+        remote_side: list[tuple[str, Entry, RemoteEntry]] = []
+        for path, l, r in items:
+            if l.size != r.size:
+                out[path] = False
+            elif (path, l, r) in self._verdicts or self.remote_hash(path, r) is not None or workers <= 1:
+                out[path] = self.same(path, l, r)
+            else:
+                remote_side.append((path, l, r))
+        if remote_side:
+            with ThreadPoolExecutor(workers, thread_name_prefix="compare") as pool:
+                verdicts = pool.map(lambda item: self._same_remotely(*item), remote_side)
+                for (path, l, r), verdict in zip(remote_side, verdicts, strict=True):
+                    self._verdicts[(path, l, r)] = out[path] = verdict
+        return out
+
     def _same(self, path: str, l: Entry, r: RemoteEntry) -> bool:
         rh = self.remote_hash(path, r)
         if rh is not None:
             return self.local_hash(path, l) == rh
+        return self._same_remotely(path, l, r)
+
+    def _same_remotely(self, path: str, l: Entry, r: RemoteEntry) -> bool:
+        """Proof without a remote hash (no state database access: runs in a pool)."""
         try:
             if self.remote.capabilities.delta:
                 verdict = self._same_signature(path, l)

@@ -378,6 +378,7 @@ class Engine:
         """Compare content only where equal content changes the decision: a
         first sync onto files already there, or both sides changed."""
         same: dict[str, bool] = {}
+        proofs: list[tuple[str, Entry, RemoteEntry]] = []
         for p in hash_needs(local, remote, base, busy):
             l, r, b = local[p], remote[p], base.get(p)
             unchanged_remote = b is not None and (remote_state(r, b) is State.SAME
@@ -387,7 +388,9 @@ class Engine:
                 if lh is not None:
                     same[p] = lh == b.hash
                 continue
-            same[p] = self.identity.same(p, l, r)
+            proofs.append((p, l, r))
+        workers = self.remote.capabilities.transfers if self.remote.capabilities.expensive_bytes else 1
+        same.update(self.identity.same_many(proofs, workers))
         self.identity.save_cache()
         return same
 

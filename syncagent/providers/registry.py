@@ -191,9 +191,10 @@ def _declared() -> tuple[ProviderType, ...]:
     # Imported here rather than at the top: each package imports this module for ProviderType.
     from syncagent.providers.local import PROVIDER as LOCAL
     from syncagent.providers.mega import PROVIDER as MEGA
+    from syncagent.providers.metadisk import PROVIDER as METADISK
     from syncagent.providers.smartfile import PROVIDER as SMARTFILE
 
-    return (LOCAL, SMARTFILE, MEGA)
+    return (LOCAL, SMARTFILE, MEGA, METADISK)
 
 
 @functools.cache

@@ -23,6 +23,7 @@ from tests.emulators.base import EmulatorServer
 EMULATORS: dict[str, str] = {
     "smartfile": "tests.emulators.smartfile",
     "mega": "tests.emulators.mega",
+    "metadisk": "tests.emulators.metadisk",
 }
 
 

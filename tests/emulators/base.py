@@ -45,6 +45,7 @@ class Request:
     body: IO[bytes]                    # the whole body, spooled, positioned at 0
     body_size: int
     client: str
+    raw_query: str = ""                # the query string exactly as sent (signed requests cover it)
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -163,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
                 response = self.server.app.fault_response(fault)
             else:
                 request = Request(self.command, raw_path, urllib.parse.parse_qs(query, keep_blank_values=True),
-                                  self.headers, body, body.tell(), self.client_address[0])
+                                  self.headers, body, body.tell(), self.client_address[0], query)
                 body.seek(0)
                 response = self._run_app(request)
         entry.status = response.status

@@ -51,7 +51,7 @@ def fetch_shard(pointer: Pointer, *, timeout: float, path: str | None = None) ->
         raise errors.TransientError(f"the data channel broke after {len(data)} bytes: {type(exc).__name__}",
                                     path=path) from exc
     finally:
-        ws.shutdown()   # the closing handshake is done (or moot): just drop the socket
+        ws.shutdown()  # type: ignore[no-untyped-call]  # the closing handshake is done (or moot)
     if content_address(bytes(data)) != pointer.hash:
         raise errors.TransientError(f"shard {pointer.hash} failed verification ({len(data)} bytes came)", path=path)
     return bytes(data)

@@ -66,6 +66,7 @@ class ManifestStore:
                                          for k, v in state.items(PENDING_PREFIX)}
         self._docs: dict[str, Manifest] = {}
         self._sizes: dict[str, int] = {}
+        self._collectable: set[str] = set()
         self._combined: dict[str, Item] | None = None
         self._index: Index | None = None
         self.content: dict[str, FileEntry] = {}     # the bucket's content entries at the last listing
@@ -230,6 +231,9 @@ class ManifestStore:
         referenced = {it.h for it in items.values() if it.kind == mf.FILE}
         content = {e.hash for e in listing if not mf.is_manifest_name(e.filename)}
         garbage = {h: t for h, t in current.doc.garbage.items() if h in content and h not in referenced}
+        # only content a manifest already marked may go: what another machine uploaded a moment ago
+        # and has not named yet is marked now and named by that machine long before its grace ends
+        self._collectable = set(garbage)
         for h in sorted(content - referenced - set(garbage)):
             garbage[h] = now
         doc = Manifest(current.doc.generation + 1, tuple(sorted(current.heads)), items, garbage)
@@ -251,7 +255,7 @@ class ManifestStore:
                 self._delete(old)
         now = self.clock()
         for h, since in sorted(doc.garbage.items()):
-            if now - since >= self.tuning.gc_grace and h in present:
+            if now - since >= self.tuning.gc_grace and h in present and h in self._collectable:
                 self._delete(h)
 
     def _delete(self, address: str) -> None:

@@ -26,9 +26,9 @@ from typing import Any
 import requests
 
 from syncagent import errors
-from syncagent.log import get_logger
+from syncagent.http import Timeouts, new_session, transport_error
 from syncagent.providers.metadisk.signing import KeyPair, NonceClock, basic_header, sign_request
-from syncagent.retry import backoff_delay
+from syncagent.retry import RetryPolicy
 
 DEFAULT_API = "https://api.metadisk.org"
 
@@ -58,6 +58,7 @@ class Tuning:
     backoff_cap: float = 20.0
     connect_timeout: float = 15.0
     timeout: float = 60.0             # silence on an open connection (HTTP and data channel)
+    request_total: float = 6 * 3600.0  # one whole request (a large upload included)
     manifest_races: int = 4           # re-read-merge-write rounds after a concurrent manifest writer
     gc_grace: float = 3600.0          # seconds content stays unreferenced before it is deleted
     tombstone_days: float = 30.0      # how long a deletion is remembered for late concurrent writers
@@ -67,12 +68,11 @@ _HINT = "run `syncagent auth {name}`"
 
 
 def error_for(response: requests.Response | None = None, exc: BaseException | None = None, *,
-              token: bool = False, remote: str = "", path: str | None = None) -> errors.ProviderError:
+              token: bool = False, remote: str = "", path: str | None = None,
+              url: str = DEFAULT_API) -> errors.ProviderError:
     """Every failure of a Metadisk request, mapped onto the error tree (spec §3.4)."""
     if response is None:
-        if isinstance(exc, requests.exceptions.SSLError):
-            return errors.PermanentError(f"TLS failure talking to Metadisk: {type(exc).__name__}", path=path)
-        return errors.TransientError(f"network failure talking to Metadisk: {type(exc).__name__}", path=path)
+        return transport_error(exc or OSError("no answer"), url, path=path)
     status, message = response.status_code, _message(response)
     text = f"Metadisk answered {status}: {message}"
     lowered = message.lower()
@@ -134,12 +134,16 @@ class Api:
         self.base = (url or DEFAULT_API).rstrip("/")
         self.creds = creds
         self.tuning = tuning or Tuning()
-        self.session = session or requests.Session()
+        t = self.tuning
+        # an upload is one request however large the file (the bridge shards it): the total bound
+        # is generous, silence on the connection (`read`) is what catches a dead peer
+        self.session = session or new_session(Timeouts(connect=t.connect_timeout, read=t.timeout,
+                                                       total=t.request_total), user_agent_suffix="metadisk")
+        self.policy = RetryPolicy(attempts=t.attempts, backoff_base=t.backoff_base, backoff_cap=t.backoff_cap)
         self.remote = remote
         self.sleep = sleep
         self.nonces = NonceClock()
         self._signing = threading.Lock()   # signed requests go out in nonce order (spec §3.3: per user)
-        self.log = get_logger()
 
     def close(self) -> None:
         self.session.close()
@@ -206,27 +210,20 @@ class Api:
 
     def _retrying(self, send: Callable[[], requests.Response], method: str, path: str, *, safe: bool,
                   token: bool = False, error_path: str | None = None) -> requests.Response:
-        attempt = 0
+        """The one retry policy (syncagent/retry.py): a request the server may have acted on
+        (not `safe`) is tried again only when it answered with an error."""
+        attempts = self.policy.start(f"metadisk {method} {_route(path)}", sleep=self.sleep)
         while True:
             try:
                 response = send()
             except requests.RequestException as exc:
-                err, answered = error_for(exc=exc, path=error_path), False
-            else:
-                if response.status_code < 400:
-                    return response
-                err = error_for(response, token=token, remote=self.remote, path=error_path)
-                answered = True
-                response.close()
-            attempt += 1
-            if not err.retryable or (not safe and not answered) or attempt >= self.tuning.attempts:
-                raise err
-            delay = backoff_delay(attempt - 1, base=self.tuning.backoff_base, cap=self.tuning.backoff_cap)
-            if isinstance(err, errors.Throttled) and err.retry_after is not None:
-                delay = max(delay, min(err.retry_after, 60.0))
-            self.log.info("metadisk request failed; retrying", method=method, route=_route(path),
-                          error=type(err).__name__, attempt=attempt + 1, wait_s=round(delay, 3))
-            self.sleep(delay)
+                attempts.failed(error_for(exc=exc, path=error_path, url=self.base), may_retry=safe)
+                continue
+            if response.status_code < 400:
+                return response
+            err = error_for(response, token=token, remote=self.remote, path=error_path)
+            response.close()
+            attempts.failed(err)
 
 
 def _route(path: str) -> str:

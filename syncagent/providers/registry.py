@@ -193,8 +193,9 @@ def _declared() -> tuple[ProviderType, ...]:
     from syncagent.providers.mega import PROVIDER as MEGA
     from syncagent.providers.metadisk import PROVIDER as METADISK
     from syncagent.providers.smartfile import PROVIDER as SMARTFILE
+    from syncagent.providers.webdav import PROVIDER as WEBDAV
 
-    return (LOCAL, SMARTFILE, MEGA, METADISK)
+    return (LOCAL, SMARTFILE, MEGA, METADISK, WEBDAV)
 
 
 @functools.cache

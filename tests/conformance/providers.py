@@ -4,8 +4,12 @@ Each entry makes a connected provider rooted at a fresh folder, plus the
 quirks the suite must know (as data, never as `if name == ...` in a test):
 how coarse its mtimes are, how big "larger than one chunk" is, and how to
 inject faults into its transport (None: it has no network to break).
-A provider joins by declaring `emulator=` in its ProviderType and giving
-tests/emulators/NAME a `conformance_target(tmp)`; nothing here changes.
+A provider joins by declaring `emulator=NAME` in its ProviderType; nothing
+here changes. NAME is either an emulator (tests/emulators/NAME with
+`conformance_target(tmp)`), or, for a standard protocol tested against real
+servers, a key of tests.servers.SERVERS: then the suite runs once per
+listed server as target `TYPE-SERVER`, through
+`tests.servers.NAME.conformance_target(tmp, server)`.
 """
 
 from __future__ import annotations
@@ -74,10 +78,32 @@ def emulator_target(emulator: str) -> Factory:
     return make
 
 
+def server_target(name: str, server: str) -> Factory:
+    """The factory of one real server of tests/servers/NAME. A server that
+    cannot start is an error, like an emulator that cannot."""
+
+    @contextlib.contextmanager
+    def make(tmp: Path) -> Iterator[Target]:
+        try:
+            module = importlib.import_module(f"tests.servers.{name}")
+        except Exception as exc:
+            raise EmulatorUnavailable(f"tests.servers.{name} does not import: {exc!r}") from exc
+        with module.conformance_target(tmp, server) as target:
+            yield target
+
+    return make
+
+
 def factories() -> dict[str, Factory]:
-    """local, plus one Target per registered provider type that declares an emulator."""
+    """local, plus one Target per registered provider type that declares an
+    emulator, or one per real server for the types tested against servers."""
+    from tests.servers import SERVERS
+
     out: dict[str, Factory] = {"local": local_target}
     for ptype in registry.types().values():
-        if ptype.emulator is not None:
+        if ptype.emulator in SERVERS:
+            for server in SERVERS[ptype.emulator]:
+                out[f"{ptype.name}-{server}"] = server_target(ptype.emulator, server)
+        elif ptype.emulator is not None:
             out[ptype.name] = emulator_target(ptype.emulator)
     return out

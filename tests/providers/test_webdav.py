@@ -18,7 +18,7 @@ from click.testing import CliRunner
 from syncagent import errors
 from syncagent.cli.main import main
 from syncagent.providers.base import Kind, PairContext
-from syncagent.providers.webdav.propfind import parse_checksums, parse
+from syncagent.providers.webdav.propfind import parse, parse_checksums
 from tests.helpers import tree, write
 from tests.servers import PASSWORD, USER
 from tests.servers.multi import machines_converge
@@ -188,12 +188,12 @@ def test_several_machines_on_one_folder_converge(name: str, tmp_path: Path) -> N
 
 
 def test_nextcloud_checksums_are_parsed() -> None:
-    body = ('<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:response>'
-            "<d:href>/remote.php/dav/files/u/A%20b.txt</d:href><d:propstat><d:prop><d:getetag>&quot;5f1&quot;"
-            "</d:getetag><d:getcontentlength>3</d:getcontentlength><d:resourcetype/><oc:fileid>42</oc:fileid>"
-            "<oc:checksums><oc:checksum>SHA1:A9993E364706816ABA3E25717850C26C9CD0D89D MD5:900150983cd24fb0d6963f7d"
-            "28e17f72</oc:checksum></oc:checksums></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
-            "</d:response></d:multistatus>").encode()
+    body = (b'<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns"><d:response>'
+            b"<d:href>/remote.php/dav/files/u/A%20b.txt</d:href><d:propstat><d:prop><d:getetag>&quot;5f1&quot;"
+            b"</d:getetag><d:getcontentlength>3</d:getcontentlength><d:resourcetype/><oc:fileid>42</oc:fileid>"
+            b"<oc:checksums><oc:checksum>SHA1:A9993E364706816ABA3E25717850C26C9CD0D89D MD5:900150983cd24fb0d6963f7d"
+            b"28e17f72</oc:checksum></oc:checksums></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat>"
+            b"</d:response></d:multistatus>")
     (prop,) = list(parse(io.BytesIO(body)))
     assert prop.href == "/remote.php/dav/files/u/A b.txt" and prop.etag == "5f1" and prop.fileid == "42"
     assert prop.checksums["sha1"] == "a9993e364706816aba3e25717850c26c9cd0d89d"

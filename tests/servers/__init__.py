@@ -36,6 +36,7 @@ import requests
 
 SERVERS: dict[str, tuple[str, ...]] = {
     "webdav": ("wsgidav", "rclone"),
+    "s3": ("moto", "rclone"),
 }
 
 USER, PASSWORD = "syncagent", "correct horse battery staple"

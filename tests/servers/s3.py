@@ -115,8 +115,8 @@ def s3_provider(name: str, *, bucket: str | None = None, prefix: str = "sync", s
             admin.create_bucket(Bucket=bucket)
     client = client_for(srv, secret)
     faults = BotoFaults(client)
-    provider = S3Provider(client, Settings(bucket, prefix, **{**SMALL_PARTS, **OPTIONS[name], **settings}), host=srv.url,
-                          tuning=FAST)
+    options = {**SMALL_PARTS, **OPTIONS[name], **settings}
+    provider = S3Provider(client, Settings(bucket, prefix, **options), host=srv.url, tuning=FAST)
     try:
         provider.connect()
         yield S3Setup(provider, faults, srv, bucket, prefix)

@@ -21,7 +21,7 @@ import botocore.config
 import botocore.exceptions
 
 from syncagent import errors
-from syncagent.retry import with_retries
+from syncagent.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -128,6 +128,9 @@ class Calls:
     def __init__(self, host: str, bucket: str, tuning: Tuning,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.host, self.bucket, self.tuning, self.sleep = host, bucket, tuning, sleep
+        self.policy = RetryPolicy(attempts=tuning.attempts, backoff_base=tuning.backoff_base,
+                                  backoff_cap=tuning.backoff_cap)
+        self.once = RetryPolicy(attempts=1)
 
     def __call__(self, fn: Callable[[], T], *, path: str | None = None, retry: bool = True,
                  before: Callable[[], Any] | None = None) -> T:
@@ -141,5 +144,4 @@ class Calls:
             except Exception as exc:
                 raise error_for(exc, path=path, host=self.host, bucket=self.bucket) from exc
 
-        return with_retries(once, attempts=self.tuning.attempts if retry else 1, base=self.tuning.backoff_base,
-                            cap=self.tuning.backoff_cap, sleep=self.sleep)
+        return (self.policy if retry else self.once).call(once, f"S3 {path or ''}".strip(), sleep=self.sleep)

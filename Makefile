@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 ACCEPTANCE := ../shared/acceptance
 # Acceptance files join as their issue is built.
-ACCEPTANCE_FILES := $(ACCEPTANCE)/test_sync.py $(ACCEPTANCE)/test_daemon.py
+ACCEPTANCE_FILES := $(ACCEPTANCE)/test_sync.py $(ACCEPTANCE)/test_daemon.py $(ACCEPTANCE)/test_hardening.py
 DEMO := demo
 
 .PHONY: run test venv deps lint typecheck unit acceptance bench clean

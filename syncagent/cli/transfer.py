@@ -8,18 +8,22 @@ otherwise, and a move removes its source only after the copy is verified
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, cast
 
 import click
 
 from syncagent import errors
 from syncagent.providers.base import Kind, Provider, RemoteEntry
+
+if TYPE_CHECKING:
+    from syncagent.hashing import Hasher
 
 PROGRESS_AFTER = 1.0      # seconds a transfer runs before a progress line appears
 CHUNK = 1 << 20
@@ -87,25 +91,42 @@ def target_of(src: Place, dst: Place, trailing_slash: bool) -> Place:
     return dst.child(name) if found is not None and found.kind is Kind.DIR else dst
 
 
-class Progress:
-    """A stream wrapper that shows `name  done / total  pct` on a terminal
-    for transfers that last, and feeds a content hasher on the way."""
+class Progress(io.RawIOBase):
+    """A read-only, forward-only stream over `stream` that shows
+    `name  done / total  pct` on a terminal for transfers that last, and
+    feeds a content hasher on the way (so it cannot be rewound)."""
 
-    def __init__(self, stream: IO[bytes], total: int, label: str, hasher: object | None, show: bool) -> None:
+    def __init__(self, stream: IO[bytes], total: int, label: str, hasher: Hasher | None, show: bool) -> None:
+        super().__init__()
         self.stream, self.total, self.label, self.hasher = stream, total, label, hasher
         self.done = 0
         self.started = time.monotonic()
         self.show = show and sys.stderr.isatty()
         self.shown = False
 
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.stream.read(len(buffer))
+        buffer[: len(data)] = data
+        self._count(data)
+        return len(data)
+
     def read(self, size: int = -1) -> bytes:
         data = self.stream.read(size)
+        self._count(data)
+        return data
+
+    def _count(self, data: bytes) -> None:
         self.done += len(data)
         if self.hasher is not None:
-            self.hasher.update(data)  # type: ignore[attr-defined]
+            self.hasher.update(data)
         if self.show and time.monotonic() - self.started > PROGRESS_AFTER:
             self._draw()
-        return data
 
     def _draw(self) -> None:
         from syncagent.engine.report import human_bytes
@@ -121,7 +142,7 @@ class Progress:
             click.echo("", err=True)
 
 
-def _hasher(provider: Provider, entry: RemoteEntry) -> object | None:
+def _hasher(provider: Provider, entry: RemoteEntry) -> Hasher | None:
     from syncagent import hashing
 
     kind = provider.capabilities.hash_kind
@@ -139,10 +160,10 @@ def copy_file(src: Place, entry: RemoteEntry, dst: Place, *, progress: bool) -> 
     with src.provider.read(src.rel) as stream:
         meter = Progress(stream, entry.size, dst.spec, hasher, progress)
         try:
-            landed = dst.provider.write(dst.rel, meter, entry.size, entry.mtime_ns)  # type: ignore[arg-type]
+            landed = dst.provider.write(dst.rel, cast(IO[bytes], meter), entry.size, entry.mtime_ns)
         finally:
             meter.finish()
-    verify(dst, landed, entry.size, hasher.hexdigest() if hasher is not None else None)  # type: ignore[attr-defined]
+    verify(dst, landed, entry.size, hasher.hexdigest() if hasher is not None else None)
     return landed
 
 

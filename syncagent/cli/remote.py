@@ -223,11 +223,17 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.argument("remote")
+    @click.option("-t", "--type", "kind", type=click.Choice(["view", "edit", "embed"]), default="view",
+                  help="A read-only link (default), an edit link, or HTML to embed.")
     @CONFIG_OPTION
-    def link(remote: str, config_path: str | None) -> None:
+    def link(remote: str, kind: str, config_path: str | None) -> None:
         """Print a share link for a path."""
         with opened(remote, config_path) as (provider, rel):
-            click.echo(_guard(lambda: provider.link(rel)))
+            click.echo(_guard(lambda: provider.share_link(rel, kind)))
+
+    from syncagent.cli import remote_extras
+
+    remote_extras.register(main)
 
 
 def _get_public(url: str, local: str | None, quiet: bool) -> None:

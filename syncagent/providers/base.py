@@ -384,6 +384,32 @@ class Provider(abc.ABC):
         return {"path": entry.path, "kind": str(entry.kind), "size": entry.size,
                 "mtime_ns": entry.mtime_ns, "rev": entry.rev, "hash": entry.hash, "id": entry.id}
 
+    def share_link(self, path: str, kind: str = "view") -> str:
+        """A share link of a kind ("view", "edit", "embed": HTML to embed)."""
+        from syncagent.errors import Unsupported
+
+        if kind == "view":
+            return self.link(path)
+        raise Unsupported(f"{self.name} has no {kind} links")
+
+    def set_info(self, path: str, *, name: str | None = None, description: str | None = None) -> RemoteEntry:
+        """Rename in place and/or set a description (the SkyDrive seed's `info_set`)."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} cannot set descriptions")
+
+    def recent(self) -> Sequence[RemoteEntry]:
+        """Recently used files, newest first, where the service keeps such a list."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} keeps no list of recent files")
+
+    def comments(self, path: str) -> Sequence[dict[str, Any]]:
+        """Comments on an item, where the service has them."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no comments on items")
+
     def local_folder(self) -> str | None:
         """The folder on this machine this provider stores into, if it is one
         (a local folder remote): the command refuses roots that overlap."""

@@ -192,11 +192,12 @@ def _declared() -> tuple[ProviderType, ...]:
     from syncagent.providers.local import PROVIDER as LOCAL
     from syncagent.providers.mega import PROVIDER as MEGA
     from syncagent.providers.metadisk import PROVIDER as METADISK
+    from syncagent.providers.onedrive import PROVIDER as ONEDRIVE
     from syncagent.providers.s3 import PROVIDER as S3
     from syncagent.providers.smartfile import PROVIDER as SMARTFILE
     from syncagent.providers.webdav import PROVIDER as WEBDAV
 
-    return (LOCAL, SMARTFILE, MEGA, METADISK, WEBDAV, S3)
+    return (LOCAL, SMARTFILE, MEGA, METADISK, ONEDRIVE, WEBDAV, S3)
 
 
 @functools.cache

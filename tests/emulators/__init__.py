@@ -24,6 +24,7 @@ EMULATORS: dict[str, str] = {
     "smartfile": "tests.emulators.smartfile",
     "mega": "tests.emulators.mega",
     "metadisk": "tests.emulators.metadisk",
+    "onedrive": "tests.emulators.onedrive",
 }
 
 

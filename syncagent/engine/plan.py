@@ -13,7 +13,7 @@ knowing which files survive; deletes of whole folders fold into one.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from syncagent.engine.records import DIR, FILE, Base, Entry
@@ -183,7 +183,8 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
         for p in news:
             l = local.get(p)
             src = gone.get(l.ino) if l is not None else None
-            if l is not None and src is not None and p not in remote and _same_local(l, base[src]):
+            if l is not None and src is not None and p not in remote and _same_local(l, base[src]) \
+                    and _room_for(p, remote):
                 moves.append(Action(Op.MOVE_REMOTE, src, l.kind, dst=p, reason="moved locally"))
     if mode is not Mode.UPLOAD:
         # A remote rename keeps the item's id; where the service has no ids,
@@ -203,9 +204,22 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
             r = remote.get(p)
             key = remote_key(str(r.kind), r.id, r.hash, r.size) if r is not None else None
             src = gone_r.pop(key, None) if key else None
-            if r is not None and src is not None and p not in local and _same_remote(r, base[src]):
+            if r is not None and src is not None and p not in local and _same_remote(r, base[src]) \
+                    and _room_for(p, local):
                 moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
     return _outermost(moves)
+
+
+def _room_for(dst: str, view: Mapping[str, Entry | RemoteEntry]) -> bool:
+    """A move can land at `dst` only if no file sits where one of its folders
+    must be (that file may go later in the plan, but moves run first)."""
+    q = parent(dst)
+    while q:
+        e = view.get(q)
+        if e is not None and str(e.kind) != DIR:
+            return False
+        q = parent(q)
+    return True
 
 
 def _adopt_remote_revs(base: dict[str, Base], remote: dict[str, RemoteEntry], folder: str) -> None:

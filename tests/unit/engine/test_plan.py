@@ -234,3 +234,14 @@ def test_mtimes_within_the_remote_precision_are_equal() -> None:
     l["a"] = l["a"]._replace(mtime_ns=l["a"].mtime_ns + 400_000_000)
     assert [a.op for a in plan(l, r, b, {"a": True}, mtime_precision_ns=10**9).actions] == [Op.RECORD]
     assert [a.op for a in plan(l, r, b, {"a": True}).actions] == [Op.MTIME_REMOTE]
+
+
+def test_a_move_waits_for_nothing_in_its_way() -> None:
+    """A remote folder renamed onto the name of a local file (which the plan
+    removes later) is not a move: moves run first and could not land."""
+    base = {"a.txt": "A", "d": DIRV, "d/e": DIRV}
+    l, r, b, same = views({"a.txt": "A", "d": DIRV, "d/e": DIRV}, {"a.txt": DIRV, "a.txt/e": DIRV, "b.txt": "A"},
+                          base)
+    r["a.txt/e"] = RemoteEntry("a.txt/e", Kind.DIR, id=b["d/e"].rid)
+    the_plan = plan(l, r, b, same, remote_ids=True)
+    assert not [m for m in the_plan.moves if m.dst.startswith("a.txt/")]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -314,7 +315,7 @@ class Store:
         if state is None or not state.pending:
             return
         conn = database.connection()
-        pending, state.pending = state.pending, {}
+        pending = state.take()
         conn.executemany("INSERT OR REPLACE INTO provider_state (pair, key, value) VALUES (?, ?, ?)",
                          ((pair, k, v) for k, v in pending.items() if v is not None))
         conn.executemany("DELETE FROM provider_state WHERE pair = ? AND key = ?",
@@ -382,18 +383,29 @@ class PairState(ProviderState):
     def __init__(self, store: Store, pair: int) -> None:
         self.store, self.pair_id = store, pair
         self.pending: dict[str, str | None] = {}
+        self._lock = threading.Lock()     # transfer threads put (upload sessions) while the engine commits
 
     def get(self, key: str) -> str | None:
-        if key in self.pending:
-            return self.pending[key]
+        with self._lock:
+            if key in self.pending:
+                return self.pending[key]
         return self.store.read_provider_state(self.pair_id, key)
 
     def put(self, key: str, value: str | None) -> None:
-        self.pending[key] = value
+        with self._lock:
+            self.pending[key] = value
+
+    def take(self) -> dict[str, str | None]:
+        """The buffered puts, handed over for a commit."""
+        with self._lock:
+            pending, self.pending = self.pending, {}
+        return pending
 
     def items(self, prefix: str = "") -> Iterator[tuple[str, str]]:
         stored = dict(self.store.iter_provider_state(self.pair_id, prefix))
-        for key, value in self.pending.items():
+        with self._lock:
+            pending = dict(self.pending)
+        for key, value in pending.items():
             if key.startswith(prefix):
                 if value is None:
                     stored.pop(key, None)

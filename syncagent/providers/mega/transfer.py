@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import io
+import queue
+import threading
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -22,6 +26,9 @@ from syncagent.providers.mega.filecrypt import ChunkCoder, FileKey, chunks, meta
 from syncagent.providers.mega.fingerprint import CrcSampler, Fingerprint, mtime_seconds
 from syncagent.providers.mega.keys import decrypt_attrs, encrypt_attrs
 from syncagent.retry import backoff_delay
+
+IN_FLIGHT = 3      # chunk uploads on the wire at once (the next is encrypted meanwhile)
+PREFETCH = 2       # ciphertext chunks a download reads ahead while one is decrypted
 
 
 class ShortRead(errors.TransientError):
@@ -97,18 +104,7 @@ class Uploader:
             self.log.info("mega upload resumed", sent=record.done, size=size)
             _sample_prefix(sampler, stream, record.done)
             stream.seek(record.done)
-        coder = ChunkCoder(record.key)
-        for offset, length in chunks(size):
-            if offset < record.done:
-                continue
-            plain = _read_exactly(stream, length)
-            sampler.update(plain)
-            cipher, mac = coder.encrypt(offset, plain)
-            token = self._post(record.url, offset, cipher)
-            record.macs.append(mac)
-            record.done = offset + length
-            record.token = token or record.token
-            self.save(record)
+        self._send(stream, sampler, record)
         if size == 0:
             record.token = self._post(record.url, 0, b"")
         if stream.read(1):
@@ -118,6 +114,36 @@ class Uploader:
         key = record.key.with_mac(meta_mac(record.key.key, record.macs))
         return Uploaded(record.token, key, Fingerprint(sampler.digest(), mtime_seconds(mtime_ns)),
                         sampler.sha256.hexdigest())
+
+    def _send(self, stream: IO[bytes], sampler: CrcSampler, record: UploadRecord) -> None:
+        """Every chunk from `record.done` on, the next one encrypted while earlier ones
+        are on the wire (IN_FLIGHT at most); the record advances in file order."""
+        coder = ChunkCoder(record.key)
+        in_flight: deque[tuple[int, int, bytes, Future[str | None]]] = deque()
+
+        def settle() -> None:
+            offset, length, mac, sent = in_flight.popleft()
+            record.token = sent.result() or record.token
+            record.macs.append(mac)
+            record.done = offset + length
+            self.save(record)
+
+        with ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="mega-upload") as pool:
+            try:
+                for offset, length in chunks(record.size):
+                    if offset < record.done:
+                        continue
+                    plain = _read_exactly(stream, length)
+                    sampler.update(plain)
+                    cipher, mac = coder.encrypt(offset, plain)
+                    in_flight.append((offset, length, mac, pool.submit(self._post, record.url, offset, cipher)))
+                    if len(in_flight) >= IN_FLIGHT:
+                        settle()
+                while in_flight:
+                    settle()
+            finally:
+                for *_, sent in in_flight:
+                    sent.cancel()
 
     def _resumable(self, record: UploadRecord | None, stream: IO[bytes], size: int,
                    mtime_ns: int) -> UploadRecord | None:
@@ -215,7 +241,8 @@ def _sample_prefix(sampler: CrcSampler, stream: IO[bytes], upto: int) -> None:
 # ---- downloads -------------------------------------------------------------------------
 class DownloadStream(io.RawIOBase):
     """Plaintext of a MEGA file, chunk by chunk. A broken connection resumes at the
-    chunk it was in; HTTP 509 (transfer quota) waits as the server says, and says so."""
+    chunk it was in; HTTP 509 (transfer quota) waits as the server says, and says so.
+    A reader thread fetches up to PREFETCH chunks ahead while one is decrypted."""
 
     def __init__(self, api: Api, url: str, size: int, key: FileKey, what: str = "") -> None:
         super().__init__()
@@ -227,6 +254,9 @@ class DownloadStream(io.RawIOBase):
         self._buffer = memoryview(b"")
         self._response: requests.Response | None = None
         self._at = 0                     # ciphertext offset the open response is at
+        self._queue: queue.Queue[bytes | BaseException] = queue.Queue(PREFETCH)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
         self.log = get_logger(provider="mega")
         if not self._chunks:
             self._verify()
@@ -245,9 +275,14 @@ class DownloadStream(io.RawIOBase):
         return n
 
     def _load_chunk(self) -> None:
-        offset, length = self._chunks[self._next]
-        cipher = self._fetch(offset, length)
-        plain, mac = self._coder.decrypt(offset, cipher)
+        offset, _ = self._chunks[self._next]
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._reader, name="mega-download", daemon=True)
+            self._thread.start()
+        item = self._queue.get()
+        if isinstance(item, BaseException):
+            raise item
+        plain, mac = self._coder.decrypt(offset, item)
         self._macs.append(mac)
         self._next += 1
         if self._next == len(self._chunks):
@@ -260,6 +295,25 @@ class DownloadStream(io.RawIOBase):
             self.close()
             raise errors.PermanentError("MEGA file failed its integrity check (meta-MAC mismatch): "
                                         "corrupt or tampered; nothing was written", path=self.what or None)
+
+    def _reader(self) -> None:
+        try:
+            for offset, length in self._chunks:
+                if self._stop.is_set():
+                    return
+                self._hand_over(self._fetch(offset, length))
+        except BaseException as exc:   # the reading thread raises it
+            self._hand_over(exc)
+        finally:
+            self._drop()
+
+    def _hand_over(self, item: bytes | BaseException) -> None:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
 
     def _fetch(self, offset: int, length: int) -> bytes:
         attempt = waits = 0
@@ -323,7 +377,10 @@ class DownloadStream(io.RawIOBase):
             self._response = None
 
     def close(self) -> None:
-        self._drop()
+        self._stop.set()
+        self._drop()   # a read blocked in the reader thread ends with the connection
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(5)
         super().close()
 
 

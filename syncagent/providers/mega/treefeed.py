@@ -20,6 +20,7 @@ arrive, so their paths are remembered here).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -43,6 +44,7 @@ class TreeFeed:
         self.tree = Tree(user, master_key)
         self.persist = not isinstance(state, MemoryState)   # one-off commands keep no copy
         self.loaded = False
+        self._own_lock = threading.Lock()
 
     # ---- loading ---------------------------------------------------------------------
     def ensure(self) -> Tree:
@@ -108,9 +110,10 @@ class TreeFeed:
     # ---- own changes ------------------------------------------------------------------------
     def own(self, *paths: str | None) -> None:
         """Paths this provider just changed (their packets come with the next poll)."""
-        found = set(json.loads(self.state.get("own") or "[]"))
-        found.update(p for p in paths if p is not None)
-        self.state.put("own", json.dumps(sorted(found)))
+        with self._own_lock:   # parallel transfers report at once
+            found = set(json.loads(self.state.get("own") or "[]"))
+            found.update(p for p in paths if p is not None)
+            self.state.put("own", json.dumps(sorted(found)))
 
     # ---- polling --------------------------------------------------------------------------
     @property
@@ -131,8 +134,9 @@ class TreeFeed:
             raise FeedReset() from None
         packets = answer.get("a") if isinstance(answer.get("a"), list) else []
         paths = self._apply(packets, base) if packets else set()
-        paths |= set(json.loads(self.state.get("own") or "[]"))
-        self.state.put("own", None)
+        with self._own_lock:
+            paths |= set(json.loads(self.state.get("own") or "[]"))
+            self.state.put("own", None)
         sn = answer.get("sn")
         new_sn = sn if packets and isinstance(sn, str) else start
         if new_sn == start and not paths:

@@ -9,6 +9,7 @@ chunk MAC. Buffers are reused, so memory does not grow with file size.
 from __future__ import annotations
 
 import secrets
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -78,12 +79,19 @@ class FileKey:
 
 
 class ChunkCoder:
-    """Encrypts or decrypts one chunk at a time and computes its MAC over the plaintext."""
+    """Encrypts or decrypts one chunk at a time and computes its MAC over the plaintext.
+    Chunks are independent: several threads may code chunks of one file at once."""
 
     def __init__(self, key: FileKey) -> None:
         self.key = key
         self._iv = key.nonce + key.nonce
-        self._scratch = bytearray(MAX_CHUNK)
+        self._local = threading.local()   # a scratch buffer per thread for the MAC's CBC output
+
+    def _scratch(self, size: int) -> memoryview:
+        buffer: bytearray | None = getattr(self._local, "buffer", None)
+        if buffer is None or len(buffer) < size:
+            buffer = self._local.buffer = bytearray(max(size, MAX_CHUNK))
+        return memoryview(buffer)[:size]
 
     def mac(self, plain: bytes | bytearray | memoryview) -> bytes:
         """The CBC-MAC of a chunk (IV N‖N, last block zero-padded)."""
@@ -92,7 +100,7 @@ class ChunkCoder:
         aligned = len(view) - len(view) % 16
         last = b""
         if aligned:
-            out = memoryview(self._scratch)[:aligned]
+            out = self._scratch(aligned)
             cbc.encrypt(view[:aligned], output=out)
             last = bytes(out[-16:])
         if aligned < len(view):

@@ -27,7 +27,7 @@ from syncagent.providers.mega.fingerprint import CrcSampler, Fingerprint, mtime_
 from syncagent.providers.mega.keys import decrypt_attrs, encrypt_attrs
 from syncagent.retry import backoff_delay
 
-IN_FLIGHT = 3      # chunk uploads on the wire at once (the next is encrypted meanwhile)
+IN_FLIGHT = 3      # chunks being encrypted and sent at once
 PREFETCH = 2       # ciphertext chunks a download reads ahead while one is decrypted
 
 
@@ -116,14 +116,20 @@ class Uploader:
                         sampler.sha256.hexdigest())
 
     def _send(self, stream: IO[bytes], sampler: CrcSampler, record: UploadRecord) -> None:
-        """Every chunk from `record.done` on, the next one encrypted while earlier ones
-        are on the wire (IN_FLIGHT at most); the record advances in file order."""
+        """Every chunk from `record.done` on. This thread reads the file in order (the
+        hashes need it); IN_FLIGHT workers encrypt, MAC and POST chunks at once (chunks
+        are independent, and AES runs without the GIL); the record advances in file order."""
         coder = ChunkCoder(record.key)
-        in_flight: deque[tuple[int, int, bytes, Future[str | None]]] = deque()
+        in_flight: deque[tuple[int, int, Future[tuple[bytes, str | None]]]] = deque()
+
+        def send(offset: int, plain: bytes) -> tuple[bytes, str | None]:
+            cipher, mac = coder.encrypt(offset, plain)
+            return mac, self._post(record.url, offset, cipher)
 
         def settle() -> None:
-            offset, length, mac, sent = in_flight.popleft()
-            record.token = sent.result() or record.token
+            offset, length, sent = in_flight.popleft()
+            mac, token = sent.result()
+            record.token = token or record.token
             record.macs.append(mac)
             record.done = offset + length
             self.save(record)
@@ -135,8 +141,7 @@ class Uploader:
                         continue
                     plain = _read_exactly(stream, length)
                     sampler.update(plain)
-                    cipher, mac = coder.encrypt(offset, plain)
-                    in_flight.append((offset, length, mac, pool.submit(self._post, record.url, offset, cipher)))
+                    in_flight.append((offset, length, pool.submit(send, offset, plain)))
                     if len(in_flight) >= IN_FLIGHT:
                         settle()
                 while in_flight:

@@ -5,8 +5,11 @@ becomes a `syncagent.errors` class.
 A request carries a client-chosen `id`; a retry of the same batch reuses it,
 and the server answers a repeated id from its cache (spec §3.1), so even a
 move or a delete is safe to repeat after a lost answer. Request-level
-`-3`/`-4`/`-18`, HTTP 5xx and broken connections are retried with backoff;
-a request-level `-15` (session gone) asks `relogin` for a new session once.
+`-3`/`-4`/`-18`, HTTP 5xx and broken connections are retried under the one
+policy of syncagent/retry.py (one budget per request; a command answered
+`-3` on its own is sent again within that budget); a request-level `-15`
+(session gone) asks `relogin` for a new session once. Sessions and time
+bounds come from syncagent/http.py.
 """
 
 from __future__ import annotations
@@ -17,17 +20,17 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
 
 from syncagent import errors
+from syncagent.http import Timeouts, new_session, retry_after, status_error, transport_error
 from syncagent.log import get_logger
-from syncagent.retry import backoff_delay
+from syncagent.retry import Attempts, RetryPolicy
 
 DEFAULT_API = "https://g.api.mega.co.nz/"
-USER_AGENT = "syncagent MEGA provider"
 
 ERROR_NAMES: dict[int, tuple[str, str]] = {
     -1: ("EINTERNAL", "internal error"), -2: ("EARGS", "invalid arguments"),
@@ -74,23 +77,24 @@ def error_for(code: int, *, path: str | None = None, what: str = "") -> errors.P
 
 
 def http_error(response: requests.Response | None = None, exc: BaseException | None = None,
-               what: str = "") -> errors.ProviderError:
-    """A failure below the MEGA protocol: a status or a broken connection."""
+               what: str = "", url: str = "") -> errors.ProviderError:
+    """A failure below the MEGA protocol: a status, or no (complete) answer."""
     if response is None:
-        return errors.TransientError(f"network failure talking to MEGA{' (' + what + ')' if what else ''}: "
-                                     f"{type(exc).__name__}")
+        assert exc is not None
+        return transport_error(exc, url or DEFAULT_API)
     status = response.status_code
+    where = f" to {what}" if what else ""
     if status == 509:
-        wait = _float(response.headers.get("X-MEGA-Time-Left"))
-        return errors.Throttled("MEGA transfer quota exceeded (HTTP 509)", retry_after=wait)
+        wait = retry_after(response.headers, ("X-MEGA-Time-Left", "Retry-After"))
+        return TransferQuota("MEGA transfer quota exceeded (HTTP 509)", retry_after=wait)
     if status == 402:
         return errors.PermanentError("MEGA asks for a proof of work (HTTP 402 hashcash), which this client "
                                      "does not solve")
-    if status in (408, 429) or status >= 500:
-        return errors.TransientError(f"MEGA answered HTTP {status}{' to ' + what if what else ''}")
-    if status == 404:
-        return errors.NotFound(f"MEGA answered HTTP 404{' to ' + what if what else ''}")
-    return errors.PermanentError(f"MEGA answered HTTP {status}{' to ' + what if what else ''}")
+    return status_error(status, f"MEGA answered HTTP {status}{where}", retry_after=retry_after(response.headers))
+
+
+class TransferQuota(errors.Throttled):
+    """HTTP 509: the account's (or this IP's) transfer quota is used up; the wait can be long."""
 
 
 def code_of(value: Any) -> int | None:
@@ -102,23 +106,15 @@ def code_of(value: Any) -> int | None:
     return None
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
 @dataclass(frozen=True)
 class Tuning:
-    """Timings; tests shrink them."""
+    """Time bounds and the retry policy; tests shrink them."""
 
-    attempts: int = 6              # tries of one request on transient failures
-    backoff_base: float = 0.5      # seconds; full jitter up to base * 2**attempt
-    backoff_cap: float = 30.0
-    timeout: float = 60.0          # connect/read timeout per socket operation
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeouts: Timeouts = field(default_factory=lambda: Timeouts(read=60.0, total=900.0))
     quota_wait: float = 300.0      # a 509 without a time-left header: wait this long
-    quota_waits: int = 3           # bandwidth-quota waits one transfer sits out
+    quota_waits: int = 3           # transfer-quota waits one chunk sits out (outside the retry budget)
+    quota_wait_cap: float = 3600.0
     wait_timeout: float = 30.0     # how long to hold the `w` long poll open
 
 
@@ -128,9 +124,8 @@ class Api:
     def __init__(self, url: str = DEFAULT_API, session: requests.Session | None = None,
                  tuning: Tuning | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.base = url if url.endswith("/") else url + "/"
-        self.http = session or requests.Session()
-        self.http.headers.setdefault("User-Agent", USER_AGENT)
         self.tuning = tuning or Tuning()
+        self.http = session or new_session(self.tuning.timeouts, user_agent_suffix="mega")
         self.sleep = sleep
         self.sid: str | None = None
         self.relogin: Callable[[], str] | None = None   # returns a new sid, or raises AuthError
@@ -146,31 +141,32 @@ class Api:
 
     # ---- commands -------------------------------------------------------------------
     def call(self, command: dict[str, Any], *, path: str | None = None) -> Any:
-        """One command; its error code raised as the mapped class."""
-        for attempt in range(self.tuning.attempts):
-            (result,) = self.batch([command])
+        """One command; its error code raised as the mapped class. A command answered
+        -3/-4/-18/-19 is sent again (a new id: it did not run) in the same budget."""
+        attempts = self.tuning.retry.start(f"mega {command.get('a')}", sleep=self.sleep)
+        while True:
+            (result,) = self.batch([command], attempts=attempts)
             code = code_of(result)
             if code is None:
                 return result
-            if code not in RETRY_CODES or attempt == self.tuning.attempts - 1:
-                raise error_for(code, path=path, what=str(command.get("a")))
-            self._backoff(attempt, f"{command.get('a')} answered {code}")
-        raise AssertionError("unreachable")
+            err = error_for(code, path=path, what=str(command.get("a")))
+            if code not in RETRY_CODES:
+                raise err
+            attempts.failed(err)
 
-    def batch(self, commands: list[dict[str, Any]]) -> list[Any]:
-        """The answers of a batch, in order (an answer may be an error code)."""
+    def batch(self, commands: list[dict[str, Any]], *, attempts: Attempts | None = None) -> list[Any]:
+        """The answers of a batch, in order (an answer may be an error code). Retried
+        under the policy with the same request id: the server answers a repeated id
+        from its cache, so a batch whose answer was lost never runs twice."""
+        what = "mega " + ",".join(str(c.get("a")) for c in commands)
+        attempts = attempts or self.tuning.retry.start(what, sleep=self.sleep)
         request_id = self._next_id()
         relogged = False
-        attempt = 0
         while True:
-            sid = self.sid
             try:
-                answer = self._post_cs(request_id, sid, commands)
+                answer = self._post_cs(request_id, self.sid, commands)
             except errors.ProviderError as exc:
-                if not exc.retryable or attempt >= self.tuning.attempts - 1:
-                    raise
-                self._backoff(attempt, str(exc), getattr(exc, "retry_after", None))
-                attempt += 1
+                attempts.failed(exc)
                 continue
             # a bare code applies to the whole batch; `[-15]` is read the same way (no
             # command is answered "session gone" on its own)
@@ -182,13 +178,12 @@ class Api:
                 self.sid = self.relogin()
                 request_id = self._next_id()
                 continue
-            if code in RETRY_CODES and attempt < self.tuning.attempts - 1:
-                self._backoff(attempt, f"request answered {code}")
-                attempt += 1
-                continue
-            if code is not None:
-                raise error_for(code, what=",".join(str(c.get("a")) for c in commands))
-            raise errors.PermanentError(f"MEGA sent a malformed answer to {[c.get('a') for c in commands]}")
+            if code is None:
+                raise errors.PermanentError(f"MEGA sent a malformed answer to {[c.get('a') for c in commands]}")
+            err = error_for(code, what=what.removeprefix("mega "))
+            if code not in RETRY_CODES:
+                raise err
+            attempts.failed(err)
 
     def _post_cs(self, request_id: int, sid: str | None, commands: list[dict[str, Any]]) -> Any:
         params: dict[str, Any] = {"id": request_id}
@@ -198,12 +193,12 @@ class Api:
 
     def _post_json(self, endpoint: str, params: dict[str, Any], body: bytes) -> Any:
         self.requests += 1
+        url = self.base + endpoint
         try:
-            response = self.http.post(self.base + endpoint, params=params, data=body, timeout=self.tuning.timeout,
-                                      headers={"Content-Type": "application/json"})
+            response = self.http.post(url, params=params, data=body, headers={"Content-Type": "application/json"})
             content = response.content
         except requests.RequestException as exc:
-            raise http_error(exc=exc, what=endpoint) from exc
+            raise http_error(exc=exc, what=endpoint, url=url) from exc
         if response.status_code != 200:
             raise http_error(response, what=endpoint)
         try:
@@ -211,49 +206,41 @@ class Api:
         except ValueError:
             raise errors.TransientError(f"MEGA sent a truncated or non-JSON answer on /{endpoint}") from None
 
-    def _backoff(self, attempt: int, why: str, retry_after: float | None = None) -> None:
-        delay = backoff_delay(attempt, base=self.tuning.backoff_base, cap=self.tuning.backoff_cap)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.tuning.backoff_cap))
-        self.log.info("mega request retried", why=why, attempt=attempt + 1, delay=round(delay, 3))
-        self.sleep(delay)
-
     # ---- the event channel ------------------------------------------------------------
     def poll_events(self, sn: str) -> dict[str, Any]:
         """One `sc` poll: {"a": [...], "sn": ...} or {"w": url}; bare codes raised
         (-6: too far behind, re-read the tree; -15: session gone)."""
+        attempts = self.tuning.retry.start("mega sc", sleep=self.sleep)
         relogged = False
-        for attempt in range(self.tuning.attempts):
+        while True:
             try:
                 answer = self._post_json("sc", {"sn": sn, "sid": self.sid or ""}, b"")
             except errors.ProviderError as exc:
-                if not exc.retryable or attempt == self.tuning.attempts - 1:
-                    raise
-                self._backoff(attempt, str(exc))
+                attempts.failed(exc)
                 continue
             code = code_of(answer)
             if code == -15 and self.relogin is not None and not relogged:
                 relogged = True
                 self.sid = self.relogin()
                 continue
-            if code in RETRY_CODES and attempt < self.tuning.attempts - 1:
-                self._backoff(attempt, f"sc answered {code}")
-                continue
             if code == -6:
                 raise EventsLost("MEGA no longer has the events since our position (-6 ETOOMANY)")
             if code is not None:
-                raise error_for(code, what="sc")
+                err = error_for(code, what="sc")
+                if code not in RETRY_CODES:
+                    raise err
+                attempts.failed(err)
+                continue
             if isinstance(answer, dict):
                 return answer
             raise errors.PermanentError("MEGA sent a malformed event answer")
-        raise AssertionError("unreachable")
 
     def wait_events(self, url: str, timeout: float | None = None) -> None:
         """Hold the `w` long poll until the server has news or it times out."""
         limit = self.tuning.wait_timeout if timeout is None else timeout
         # a timeout or a cut is the normal end of a long poll: the caller polls `sc` again
         with contextlib.suppress(requests.RequestException):
-            self.http.post(url, timeout=(self.tuning.timeout, limit)).close()
+            self.http.post(url, timeout=(self.tuning.timeouts.connect, limit)).close()
 
     def close(self) -> None:
         self.http.close()

@@ -17,15 +17,16 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 import requests
+import urllib3
 
 from syncagent import errors
+from syncagent.http import StallCheck
 from syncagent.log import get_logger
-from syncagent.providers.mega.api import Api, code_of, error_for, http_error
+from syncagent.providers.mega.api import Api, TransferQuota, code_of, error_for, http_error
 from syncagent.providers.mega.codec import BadEncoding, b64dec, b64enc
 from syncagent.providers.mega.filecrypt import ChunkCoder, FileKey, chunks, meta_mac
 from syncagent.providers.mega.fingerprint import CrcSampler, Fingerprint, mtime_seconds
 from syncagent.providers.mega.keys import decrypt_attrs, encrypt_attrs
-from syncagent.retry import backoff_delay
 
 IN_FLIGHT = 3      # chunks being encrypted and sent at once
 PREFETCH = 2       # ciphertext chunks a download reads ahead while one is decrypted
@@ -162,29 +163,31 @@ class Uploader:
         return record
 
     def _post(self, url: str, offset: int, data: bytes) -> str | None:
-        """One chunk; the completion token if this was the last one."""
-        attempt = 0
+        """One chunk, under the retry policy (a repeated chunk is harmless: the server
+        keeps one copy); the completion token if this was the last one."""
+        attempts = self.api.tuning.retry.start("mega upload chunk", sleep=self.api.sleep)
         while True:
             try:
-                response = self.api.http.post(f"{url}/{offset}", data=data, timeout=self.api.tuning.timeout)
-                body = response.content
-                if response.status_code != 200:
-                    raise http_error(response, what="upload")
-            except requests.RequestException as exc:
-                err: errors.ProviderError = http_error(exc=exc, what="upload")
-            except errors.ProviderError as exc:
-                err = exc
-            else:
-                code = _chunk_code(body)
-                if code is None:
-                    return _token(body)
-                err = error_for(code, what="upload")
-                if code in (-8, -9):   # the URL is gone: the caller starts over with a new one
-                    raise errors.TransientError(f"{err}; the upload starts over")
-            attempt += 1
-            if not err.retryable or attempt >= self.api.tuning.attempts:
-                raise err
-            self.api.sleep(backoff_delay(attempt, base=self.api.tuning.backoff_base, cap=self.api.tuning.backoff_cap))
+                return self._post_once(url, offset, data)
+            except errors.ProviderError as err:
+                attempts.failed(err)
+
+    def _post_once(self, url: str, offset: int, data: bytes) -> str | None:
+        target = f"{url}/{offset}"
+        try:
+            response = self.api.http.post(target, data=data)
+            body = response.content
+        except requests.RequestException as exc:
+            raise http_error(exc=exc, what="upload", url=target) from exc
+        if response.status_code != 200:
+            raise http_error(response, what="upload")
+        code = _chunk_code(body)
+        if code is None:
+            return _token(body)
+        err = error_for(code, what="upload")
+        if code in (-8, -9):   # the URL is gone: not worth a retry here; the next run starts over
+            raise errors.PermanentError(f"{err}; the upload starts over next time")
+        raise err
 
 
 def _chunk_code(body: bytes) -> int | None:
@@ -321,7 +324,11 @@ class DownloadStream(io.RawIOBase):
                 continue
 
     def _fetch(self, offset: int, length: int) -> bytes:
-        attempt = waits = 0
+        """One chunk's ciphertext, under the retry policy (a budget per chunk: a long
+        download that breaks late still resumes). HTTP 509 waits outside that budget,
+        as long as the server says, at most `quota_waits` times per chunk."""
+        attempts = self.api.tuning.retry.start("mega download", sleep=self.api.sleep)
+        waits = 0
         while True:
             try:
                 if self._response is None or self._at != offset:
@@ -329,33 +336,31 @@ class DownloadStream(io.RawIOBase):
                 data = self._read(length)
                 self._at = offset + length
                 return data
-            except errors.Throttled as exc:
+            except TransferQuota as exc:
                 self._drop()
                 waits += 1
                 if waits > self.api.tuning.quota_waits:
                     raise
-                wait = exc.retry_after if exc.retry_after is not None else self.api.tuning.quota_wait
+                wait = min(exc.retry_after if exc.retry_after is not None else self.api.tuning.quota_wait,
+                           self.api.tuning.quota_wait_cap)
                 self.log.warning("MEGA transfer quota exceeded (HTTP 509); waiting", seconds=wait, path=self.what)
                 self.api.sleep(wait)
             except errors.ProviderError as exc:
                 self._drop()
-                attempt += 1
-                if not exc.retryable or attempt >= self.api.tuning.attempts:
-                    raise
-                self.api.sleep(backoff_delay(attempt, base=self.api.tuning.backoff_base,
-                                             cap=self.api.tuning.backoff_cap))
+                attempts.failed(exc)
 
     def _open(self, offset: int) -> None:
         self._drop()
         url = self.url if offset == 0 else f"{self.url}/{offset}-{self.size - 1}"
         try:
-            response = self.api.http.get(url, stream=True, timeout=self.api.tuning.timeout)
+            response = self.api.http.get(url, stream=True)
         except requests.RequestException as exc:
-            raise http_error(exc=exc, what="download") from exc
+            raise http_error(exc=exc, what="download", url=url) from exc
         if response.status_code != 200:
             response.close()
             raise http_error(response, what="download")
         self._response, self._at = response, offset
+        self._stall = StallCheck(self.api.tuning.timeouts, url, path=self.what or None)
 
     def _read(self, length: int) -> bytes:
         assert self._response is not None
@@ -366,14 +371,11 @@ class DownloadStream(io.RawIOBase):
                 data = self._response.raw.read(min(left, 1 << 20))
                 if not data:
                     raise errors.TransientError("the MEGA download ended early")
+                self._stall.progress(len(data))
                 parts.append(data)
                 left -= len(data)
-        except (requests.RequestException, OSError, ValueError) as exc:
-            raise http_error(exc=exc, what="download") from exc
-        except Exception as exc:   # urllib3's protocol errors (a reset mid-body)
-            if isinstance(exc, errors.ProviderError):
-                raise
-            raise http_error(exc=exc, what="download") from exc
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+            raise http_error(exc=exc, what="download", url=self.url) from exc   # a reset mid-body, a timeout
         return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _drop(self) -> None:

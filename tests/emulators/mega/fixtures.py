@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from syncagent.http import Timeouts
 from syncagent.providers.mega.api import Api, Tuning
 from syncagent.providers.mega.provider import MegaProvider
 from syncagent.providers.mega.session import Session, login
+from syncagent.retry import RetryPolicy
 from tests.emulators import start_emulator
 from tests.emulators.base import EmulatorServer
 
@@ -27,8 +29,8 @@ V1_EMAIL = "legacy@example.org"
 V1_PASSWORD = "password"
 
 # production timings scaled down so fault tests take milliseconds
-FAST = Tuning(attempts=5, backoff_base=0.005, backoff_cap=0.05, timeout=20, quota_wait=0.05, quota_waits=3,
-              wait_timeout=2.0)
+FAST = Tuning(retry=RetryPolicy(attempts=5, backoff_base=0.005, backoff_cap=0.05, retry_after_cap=0.5, deadline=60),
+              timeouts=Timeouts(connect=5, read=20, total=120), quota_wait=0.05, quota_waits=3, wait_timeout=2.0)
 QUICK = 0.02   # seconds an injected throttle asks for
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from syncagent import __version__
-from syncagent.cli import agent_cmd, remote, setup_cmd, sync_cmd
+from syncagent.cli import account_cmd, agent_cmd, remote, setup_cmd, sync_cmd
 from syncagent.cli.common import default_state_dir
 
 __all__ = ["default_state_dir", "main"]
@@ -22,7 +22,7 @@ def main() -> None:
     """Keep a local folder and a cloud folder identical."""
 
 
-for _module in (sync_cmd, agent_cmd, setup_cmd, remote):
+for _module in (sync_cmd, agent_cmd, setup_cmd, remote, account_cmd):
     _module.register(main)
 
 if __name__ == "__main__":

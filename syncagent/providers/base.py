@@ -410,6 +410,41 @@ class Provider(abc.ABC):
 
         raise Unsupported(f"{self.name} has no comments on items")
 
+    # ---- account extras (the Metadisk seed's keys and buckets) ---------------
+    def account_keys(self) -> Sequence[str]:
+        """The public keys registered to the account (signed-request services)."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no account keys")
+
+    def add_account_key(self, public_key: str) -> None:
+        """Register a public key (made elsewhere) with the account."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no account keys")
+
+    def remove_account_key(self, public_key: str) -> None:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no account keys")
+
+    def containers(self) -> Sequence[dict[str, Any]]:
+        """The account's buckets (id, name, and what the service tells of them)."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no buckets")
+
+    def create_container(self, name: str) -> dict[str, Any]:
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no buckets")
+
+    def remove_container(self, name: str) -> None:
+        """Remove a bucket by name or id (and what it holds, as the service does)."""
+        from syncagent.errors import Unsupported
+
+        raise Unsupported(f"{self.name} has no buckets")
+
     def local_folder(self) -> str | None:
         """The folder on this machine this provider stores into, if it is one
         (a local folder remote): the command refuses roots that overlap."""

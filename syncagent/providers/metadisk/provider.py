@@ -86,6 +86,32 @@ class MetadiskProvider(Provider):
                                         clock=self.clock, sleep=self.sleep)
         return self._store
 
+    # ---- account extras: keys and buckets ----------------------------------------
+    def account_keys(self) -> list[str]:
+        registered: list[dict[str, Any]] = self.bridge.keys()   # a Bridge call, not a mapping's keys
+        return [str(k.get("key")) for k in registered]
+
+    def add_account_key(self, public_key: str) -> None:
+        self.bridge.add_key(public_key)
+
+    def remove_account_key(self, public_key: str) -> None:
+        self.bridge.remove_key(public_key)
+
+    def containers(self) -> list[dict[str, Any]]:
+        return [dict(b) for b in self.bridge.buckets()]
+
+    def create_container(self, name: str) -> dict[str, Any]:
+        return dict(self.bridge.create_bucket(name))
+
+    def remove_container(self, name: str) -> None:
+        buckets = self.bridge.buckets()
+        ids = [str(b["id"]) for b in buckets if b.get("id") == name or b.get("name") == name]
+        if not ids:
+            raise errors.NotFound(f"no bucket {name!r} in this Metadisk account")
+        if len(ids) > 1:
+            raise errors.PermanentError(f"{len(ids)} buckets are named {name!r}: give the id ({', '.join(ids)})")
+        self.bridge.delete_bucket(ids[0])
+
     def batch_committed(self) -> None:
         """The engine committed a batch of base rows: write our staged changes into the manifest now."""
         if self._store is not None and self._store.flush():

@@ -85,3 +85,28 @@ def test_a_wrong_password_for_an_existing_account(md: MetadiskSetup) -> None:
     assert code == 1 and "wrong password" in out and "not it" not in out
     code, out = cli("ls", "md:")
     assert code == 1 and "syncagent auth md" in out
+
+
+def test_keys_and_buckets_of_the_account(md: MetadiskSetup, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ecdsa import SECP256k1, SigningKey
+
+    from tests.emulators.metadisk.fixtures import EMAIL, PASSWORD
+
+    monkeypatch.setenv("SYNCAGENT_REMOTE_MD_PASSWORD", PASSWORD)
+    assert cli("config", "add", "md", "metadisk", f"email={EMAIL}", "bucket=docs", f"api_url={md.url}")[0] == 0
+    assert cli("auth", "md")[0] == 0
+    code, out = cli("keys", "list", "md")
+    before = out.split()
+    assert code == 0 and before, out
+    other = SigningKey.generate(curve=SECP256k1).get_verifying_key().to_string("compressed").hex()
+    assert cli("keys", "add", "md", other)[0] == 0
+    assert sorted(cli("keys", "list", "md:")[1].split()) == sorted([*before, other])
+    assert cli("keys", "remove", "md", other)[0] == 0
+    assert other not in cli("keys", "list", "md")[1]
+    assert cli("buckets", "create", "md", "photos")[0] == 0
+    code, out = cli("buckets", "list", "md", "--json")
+    assert code == 0 and "photos" in {b["name"] for b in json.loads(out)}
+    assert cli("buckets", "remove", "md", "photos")[0] == 0
+    assert "photos" not in cli("buckets", "list", "md")[1]
+    code, out = cli("buckets", "remove", "md", "photos")
+    assert code == 1 and "no bucket" in out

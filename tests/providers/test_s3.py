@@ -8,22 +8,27 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import botocore.awsrequest
 import pytest
 from click.testing import CliRunner
 
 from syncagent import errors
 from syncagent.cli.main import main
 from syncagent.providers.base import Kind, MemoryState, PairContext
+from syncagent.providers.s3.client import DEFAULT_TUNING
+from syncagent.providers.s3.login import pooled
 from syncagent.providers.s3.multipart import STATE_PREFIX, Upload, abandoned
-from syncagent.providers.s3.provider import mtime_text, parse_mtime
+from syncagent.providers.s3.provider import LEARNED_KEY, Settings, mtime_text, parse_mtime
 from tests.helpers import tree, write
 from tests.servers.multi import machines_converge
-from tests.servers.s3 import ACCESS_KEY, SECRET_KEY, s3_provider
+from tests.servers.s3 import ACCESS_KEY, SECRET_KEY, S3Setup, s3_provider
 
 SERVERS = ("moto", "rclone")
 
@@ -150,6 +155,190 @@ def test_the_server_enforces_if_none_match_where_it_can() -> None:
         p.write("f.txt", io.BytesIO(b"one"), 3, 0, expect=None)
         with pytest.raises(errors.Conflict):
             p.write("f.txt", io.BytesIO(b"two"), 3, 0, expect=None)
+
+
+def operations(setup: S3Setup) -> list[str]:
+    """The S3 operations the provider's client sends from now on, in order."""
+    ops: list[str] = []
+    setup.provider.client.meta.events.register("before-call.s3", lambda model, **_: ops.append(model.name))
+    return ops
+
+
+def raw_keys(setup: S3Setup) -> list[str]:
+    return [o["Key"] for o in setup.provider.client.list_objects_v2(Bucket=setup.bucket).get("Contents", [])]
+
+
+@pytest.mark.parametrize(("name", "enforced"), [("moto", True), ("rclone", False)])
+def test_conditional_enforcement_is_learned_once_and_trusted(name: str, enforced: bool) -> None:
+    """moto refuses a failed If-None-Match / If-Match; rclone serve s3 ignores both. Learned by a
+    probe on a temp key at the first conditional write, kept in provider state: where the server
+    enforces them a new file is one PutObject, else a HEAD checks first."""
+    state = MemoryState()
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.attach(PairContext(tag="t", state=state))
+        p.ensure_root()
+        p.write("a.txt", io.BytesIO(b"a"), 1, 0, expect=None)
+        assert json.loads(state.get(LEARNED_KEY) or "{}") == {"conditional": enforced}
+        assert not [k for k in raw_keys(setup) if "probe" in k], "the probe's temp key is gone"
+        ops = operations(setup)
+        second = p.write("b.txt", io.BytesIO(b"b"), 1, 0, expect=None)
+        assert ops == (["PutObject"] if enforced else ["HeadObject", "PutObject"])
+        with s3_provider(name, bucket=setup.bucket) as again:    # a new process: learned, no probe
+            again.provider.attach(PairContext(tag="t", state=state))
+            ops = operations(again)
+            again.provider.write("b.txt", io.BytesIO(b"B"), 1, 0, expect=second.rev)
+            assert ops == (["PutObject"] if enforced else ["HeadObject", "PutObject"])
+            with pytest.raises(errors.Conflict):
+                again.provider.write("b.txt", io.BytesIO(b"C"), 1, 0, expect=second.rev)
+            with pytest.raises(errors.Conflict):
+                again.provider.write("a.txt", io.BytesIO(b"C"), 1, 0, expect=None)
+
+
+def test_a_server_refusing_conditional_headers_is_then_checked_first() -> None:
+    with s3_provider("moto", conditional_writes="server") as setup:
+        p = setup.provider
+        p.ensure_root()
+        setup.faults.inject("501")        # NotImplemented to the conditional PutObject
+        p.write("f.txt", io.BytesIO(b"one"), 3, 0, expect=None)
+        assert json.loads(p.pair.state.get(LEARNED_KEY) or "{}") == {"conditional": False}
+        ops = operations(setup)
+        with pytest.raises(errors.Conflict):
+            p.write("f.txt", io.BytesIO(b"two"), 3, 0, expect=None)
+        assert ops == ["HeadObject"]
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_multipart_write_is_checked_first_even_where_the_server_is_trusted(name: str) -> None:
+    data = os.urandom(6 << 20)
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.ensure_root()
+        p.write("small.txt", io.BytesIO(b"x"), 1, 0, expect=None)      # learns
+        first = p.write("big.bin", io.BytesIO(data), len(data), 0, expect=None)
+        ops = operations(setup)
+        with pytest.raises(errors.Conflict):
+            p.write("big.bin", io.BytesIO(data), len(data), 0, expect=None)
+        assert ops == ["HeadObject"], "refused before any part is sent"
+        p.write("big.bin", io.BytesIO(data[::-1]), len(data), 0, expect=first.rev)
+        with p.read("big.bin") as f:
+            assert f.read() == data[::-1]
+
+
+class InFlight:
+    """How many UploadPart requests are on the wire at once (at most)."""
+
+    def __init__(self, setup: S3Setup) -> None:
+        self.now = self.most = 0
+        self.lock = threading.Lock()
+        events = setup.provider.client.meta.events
+        events.register("before-call.s3.UploadPart", self._start)
+        events.register("after-call.s3.UploadPart", self._end)
+
+    def _start(self, **_: Any) -> None:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+
+    def _end(self, **_: Any) -> None:
+        with self.lock:
+            self.now -= 1
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_multipart_parts_go_up_in_parallel_within_the_bound(name: str) -> None:
+    data = os.urandom(26 << 20)      # six parts of 5 MiB
+    with s3_provider(name, upload_concurrency=3) as setup:
+        p = setup.provider
+        p.ensure_root()
+        seen = InFlight(setup)
+        entry = p.write("big.bin", io.BytesIO(data), len(data), 5_000)
+        assert 1 < seen.most <= 3
+        assert entry.hash == hashlib.md5(data).hexdigest()
+        with p.read("big.bin") as f:
+            assert hashlib.md5(f.read()).hexdigest() == entry.hash
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_failed_part_fails_the_write_and_the_next_attempt_resumes(name: str) -> None:
+    data = os.urandom(16 << 20)      # four parts
+    state = MemoryState()
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.attach(PairContext(tag="a", state=state))
+        p.ensure_root()
+        sent: list[str] = []
+        failing = [True]
+
+        def part_two_fails(request: Any, **_: Any) -> Any:
+            sent.append(request.url)
+            if failing[0] and "partNumber=2&" in request.url + "&":     # every try of part 2
+                return botocore.awsrequest.AWSResponse(request.url, 500, cast(Any, {}), _Empty())
+            return None
+
+        p.client.meta.events.register_first("before-send.s3.UploadPart", part_two_fails)
+        with pytest.raises(errors.TransientError):
+            p.write("big.bin", io.BytesIO(data), len(data), 1_000)
+        record = Upload.load("sync/big.bin", state.get(STATE_PREFIX + "sync/big.bin"))
+        assert record is not None and 2 not in record.parts, "the upload is kept for a resume"
+        sent.clear()
+        failing[0] = False
+        entry = p.write("big.bin", io.BytesIO(data), len(data), 1_000)
+        assert len(sent) < 4, "the parts the server holds are not sent again"
+        assert entry.hash == hashlib.md5(data).hexdigest()
+        with p.read("big.bin") as f:
+            assert f.read() == data
+
+
+class _Empty:
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield b""
+
+    def read(self, *_: Any, **__: Any) -> bytes:
+        return b""
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_no_op_listing_reads_no_metadata(name: str) -> None:
+    """Metadata is HEADed once per ETag: a listing of unchanged objects is ListObjectsV2 alone."""
+    state = MemoryState()
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.attach(PairContext(tag="t", state=state))
+        p.ensure_root()
+        for i in range(3):
+            p.write(f"d/f{i}.txt", io.BytesIO(b"mine"), 4, 1_000 + i)
+        p.client.put_object(Bucket=setup.bucket, Key="sync/d/theirs.txt", Body=b"theirs")   # another tool's
+        ops = operations(setup)
+        first = list(p.list())
+        assert ops.count("HeadObject") == 1, ops
+        ops.clear()
+        with s3_provider(name, bucket=setup.bucket) as again:      # the next run
+            again.provider.attach(PairContext(tag="t", state=state))
+            ops = operations(again)
+            assert list(again.provider.list()) == first
+            assert set(ops) == {"ListObjectsV2"}, ops
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_temp_keys_are_hidden_and_ours_cleaned_up(name: str) -> None:
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.attach(PairContext(tag="t1"))
+        p.ensure_root()
+        p.write("keep.txt", io.BytesIO(b"k"), 1, 0)
+        for key in ("sync/.syncagent-t1probe-0a.tmp", "sync/.syncagent-zzother.tmp"):
+            p.client.put_object(Bucket=setup.bucket, Key=key, Body=b"")
+        assert [e.path for e in p.list()] == ["keep.txt"]
+        assert p.cleanup_temps() == 1      # ours now; another machine's only after a day
+        assert sorted(k for k in raw_keys(setup) if ".syncagent-" in k and "folder" not in k) == \
+            ["sync/.syncagent-zzother.tmp"]
+
+
+def test_the_pool_holds_every_part_in_flight() -> None:
+    settings = Settings("b", transfers=8, upload_concurrency=4)
+    assert pooled(DEFAULT_TUNING, settings).pool == 34
+    assert pooled(DEFAULT_TUNING, Settings("b", transfers=1, upload_concurrency=1)).pool == DEFAULT_TUNING.pool
 
 
 def test_mtime_text_round_trips() -> None:

@@ -38,12 +38,15 @@ class S3Options(BaseModel):
     multipart_threshold: int = Field(16 << 20, ge=5 << 20, description="bytes from which uploads go in parts")
     part_size: int = Field(16 << 20, ge=5 << 20, le=5 << 30, description="bytes per part of a multipart upload")
     conditional_writes: Literal["auto", "server", "check"] = Field(
-        "auto", description="If-None-Match/If-Match: auto sends them and checks first; "
-                            "server trusts the server alone; check only checks first")
+        "auto", description="If-None-Match/If-Match: auto learns once whether the server enforces them "
+                            "(then trusts it, else checks first); server trusts the server; check always "
+                            "checks first and sends none")
     folder_markers: Literal["slash", "file"] = Field(
         "slash", description="how an empty folder is kept: an object `folder/` (S3 consoles, rclone), or "
                              "`folder/.syncagent-folder` (servers on a filesystem: rclone serve s3)")
     transfers: int = Field(4, ge=1, le=32, description="parallel transfers")
+    upload_concurrency: int = Field(4, ge=1, le=16, description="parts of one multipart upload in flight "
+                                                                "(memory: about this many parts + 1 per upload)")
 
 
 def _open(settings: RemoteSettings) -> Provider:

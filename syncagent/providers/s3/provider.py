@@ -8,9 +8,14 @@ is the MD5 of the content; a multipart ETag (`...-N`) is not, and such an
 object has the MD5 we computed while uploading it, or none. Modification
 times travel in the object's metadata (`mtime`, seconds, as rclone keeps
 them); what listing cannot show (metadata) is read once per ETag with a
-HEAD and kept in the pair's provider state. Conditional writes
-(`If-None-Match: *`, `If-Match`) are sent where the server takes them, with
-a check just before as the fallback (`conditional_writes`).
+HEAD and kept in the pair's provider state (loaded in one query per
+listing, so a no-op listing costs the ListObjectsV2 pages and nothing
+more). Conditional writes (`If-None-Match: *`, `If-Match`): whether the
+server enforces them is learned once per pair (a probe on a temp key, kept
+in provider state) or declared (`conditional_writes`); where it does, a
+single-part write is one PutObject; where it does not, a HEAD just before
+is the check. Multipart uploads are always checked first (one HEAD beside
+at least 16 MiB of parts) and send the headers where the server takes them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ import contextlib
 import hashlib
 import io
 import json
+import secrets
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
@@ -28,7 +35,8 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 from syncagent import errors
-from syncagent.paths import parent
+from syncagent.log import get_logger
+from syncagent.paths import TEMP_PREFIX, TEMP_SUFFIX, is_temp_name, parent
 from syncagent.providers.base import ANY, Capabilities, Expect, Kind, Provider, RemoteEntry
 from syncagent.providers.s3.client import DEFAULT_TUNING, Calls, Tuning
 from syncagent.providers.s3.multipart import MultipartWriter, abandoned
@@ -43,9 +51,13 @@ Keys = list[str]
 Objects = list["ObjectTypeDef"]
 Uploads = list[dict[str, Any]]
 
+log = get_logger()
+
 MARKER_FILE = ".syncagent-folder"   # the marker of folder_markers=file (hidden from listings)
 META_PREFIX = "s3.m:"          # provider state: path -> [etag, mtime_ns, md5 or null]
+LEARNED_KEY = "s3.learned"     # provider state: what this server was seen to do ({"conditional": bool})
 DELETE_BATCH = 1000            # keys per DeleteObjects (S3's maximum)
+STALE_TEMP_S = 86_400          # another machine's temp key this old is a leftover
 
 
 @dataclass
@@ -57,6 +69,7 @@ class Settings:
     conditional_writes: str = "auto"
     transfers: int = 4
     folder_markers: str = "slash"      # "slash": `a/b/`; "file": `a/b/.syncagent-folder` (rclone serve s3)
+    upload_concurrency: int = 4        # parts of one multipart upload in flight
 
 
 def mtime_text(mtime_ns: int) -> str:
@@ -90,6 +103,8 @@ class S3Provider(Provider):
         self.calls = Calls(host, self.bucket, tuning, sleep)
         self.mode = settings.conditional_writes
         self._markers: set[str] = set()
+        self._temps: dict[str, float] = {}     # temp keys the last listing saw -> LastModified (s)
+        self._probe_lock = threading.Lock()
         self.capabilities = Capabilities(
             hash_kind="md5", server_move=True, server_copy=True, set_mtime=True, mtime_precision_ns=1,
             transfers=settings.transfers, expensive_bytes=True)
@@ -144,15 +159,29 @@ class S3Provider(Provider):
         seen_dirs: set[str] = set()
         entries: list[RemoteEntry] = []
         listed: set[str] = set()
+        cache = self._meta_cache()
+        self._temps = {}
         for page in self._pages(base):
             objects: list[ObjectTypeDef] = page.get("Contents", [])
             entries.extend(self._dirs_of(objects, path, seen_dirs))
-            files = [o for o in objects if not self._is_marker(self._path(o["Key"]))]
-            entries.extend(self._files(files))
+            files = [o for o in objects if not self._is_marker(self._path(o["Key"])) and not self._is_temp(o)]
+            entries.extend(self._files(files, cache))
             listed.update(self._path(o["Key"]) for o in files)
         if not path:
-            self._forget_unlisted(listed)
+            self._forget_unlisted(cache, listed)
         yield from sorted(entries, key=lambda e: e.path)
+
+    def _meta_cache(self) -> dict[str, str]:
+        """The remembered metadata of every object, read in one query (path -> JSON)."""
+        return {key[len(META_PREFIX):]: value for key, value in self.pair.state.items(META_PREFIX)}
+
+    def _is_temp(self, obj: ObjectTypeDef) -> bool:
+        """A temp key (a probe of ours, or another tool's leftover): hidden, cleaned up later."""
+        rel = self._path(obj["Key"])
+        if not is_temp_name(rel.rpartition("/")[2]):
+            return False
+        self._temps[rel] = obj["LastModified"].timestamp()
+        return True
 
     def _dirs_of(self, objects: Sequence[ObjectTypeDef], under: str, seen: set[str]) -> Iterator[RemoteEntry]:
         """Folders: markers (`a/b/`) and every prefix of a key."""
@@ -168,12 +197,12 @@ class S3Provider(Provider):
                     seen.add(folder)
                     yield RemoteEntry(folder, Kind.DIR)
 
-    def _files(self, objects: Sequence[ObjectTypeDef]) -> Entries:
+    def _files(self, objects: Sequence[ObjectTypeDef], cache: dict[str, str]) -> Entries:
         """Entries for one page of objects; metadata this pair has not seen (by ETag) is HEADed in parallel."""
         known: Entries = []
         unknown: Objects = []
         for obj in objects:
-            entry = self._cached(obj)
+            entry = self._cached(obj, cache)
             if entry is None:
                 unknown.append(obj)
             else:
@@ -183,10 +212,13 @@ class S3Provider(Provider):
                 known.extend(pool.map(self._headed, unknown))
         return known
 
-    def _cached(self, obj: ObjectTypeDef) -> RemoteEntry | None:
+    def _cached(self, obj: ObjectTypeDef, cache: dict[str, str]) -> RemoteEntry | None:
         path, etag = self._path(obj["Key"]), str(obj.get("ETag", "")).strip('"')
+        text = cache.get(path)
+        if text is None:
+            return None
         try:
-            cached = json.loads(self.pair.state.get(META_PREFIX + path) or "null")
+            cached = json.loads(text)
         except ValueError:
             return None
         if not isinstance(cached, list) or len(cached) != 3 or cached[0] != etag:
@@ -205,10 +237,9 @@ class S3Provider(Provider):
     def _remember(self, entry: RemoteEntry) -> None:
         self.pair.state.put(META_PREFIX + entry.path, json.dumps([entry.rev, entry.mtime_ns, entry.hash]))
 
-    def _forget_unlisted(self, listed: set[str]) -> None:
-        for key, _ in list(self.pair.state.items(META_PREFIX)):
-            if key[len(META_PREFIX):] not in listed:
-                self.pair.state.put(key, None)
+    def _forget_unlisted(self, cache: dict[str, str], listed: set[str]) -> None:
+        for path in cache.keys() - listed:
+            self.pair.state.put(META_PREFIX + path, None)
 
     def stat(self, path: str) -> RemoteEntry:
         if not path:
@@ -266,39 +297,110 @@ class S3Provider(Provider):
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:
-        conditions = self._conditions(path, expect)
+        multipart = size >= self.settings.multipart_threshold
+        conditions = self._conditions(path, expect, checked=multipart)
         metadata = {"mtime": mtime_text(mtime_ns)}
         try:
-            if size >= self.settings.multipart_threshold:
+            if multipart:
                 etag, md5 = MultipartWriter(self.client, self.calls, self.bucket, self.pair.state,
-                                            self.settings.part_size).upload(
+                                            self.settings.part_size,
+                                            concurrency=self.settings.upload_concurrency).upload(
                     self.key(path), stream, size, mtime_ns, metadata, conditions, path)
+                etag = self._listed_etag(path, etag, md5)
             else:
                 etag, md5 = self._put(path, stream, size, metadata, conditions)
         except errors.Unsupported:
             if not conditions:
                 raise
-            self.mode = "check"     # a server that refuses conditional headers: the check above stands alone
-            return self.write(path, stream, size, mtime_ns, expect=ANY) if _rewind(stream) else _refused(path)
+            self.mode = "check"             # a server that refuses conditional headers: check first instead
+            self._learn_conditional(False)
+            return self.write(path, stream, size, mtime_ns, expect=expect) if _rewind(stream) else _refused(path)
         entry = RemoteEntry(path, Kind.FILE, size, mtime_ns, etag, md5)
         self._remember(entry)
         return entry
 
-    def _conditions(self, path: str, expect: Expect) -> dict[str, str]:
-        """Check `expect` now (unless the server alone is trusted) and return the headers that make
-        the server check it again at the write (unless it is known not to take them)."""
+    def _conditions(self, path: str, expect: Expect, *, checked: bool = False) -> dict[str, str]:
+        """The headers that make the server check `expect` at the write, where it enforces them;
+        where it does not (or `checked`, unless the server alone is trusted by config), a HEAD
+        just before checks it here."""
         if expect is ANY:
             return {}
-        if self.mode != "server":
-            try:
-                current: RemoteEntry | None = self.stat(path)
-            except errors.NotFound:
-                current = None
-            if (current is None) != (expect is None) or (current is not None and current.rev != expect):
+        enforced = self._server_enforces()
+        if not enforced or (checked and self.mode != "server"):
+            current = self._current_rev(path)
+            if (current is None) != (expect is None) or (current is not None and current != expect):
                 raise errors.Conflict("the object changed since it was listed", path=path)
-        if self.mode == "check":
+        if not enforced:
             return {}
         return {"IfNoneMatch": "*"} if expect is None else {"IfMatch": f'"{expect}"'}
+
+    def _listed_etag(self, path: str, completed: str, md5: str) -> str:
+        """The ETag listings will show for a multipart object we just completed: some servers
+        (rclone serve s3) answer the completion with `...-N` and list the content's MD5. Taken
+        only when it is one of those two (anything else is another writer's: the next listing
+        sees a change, as it should)."""
+        current = self._current_rev(path)
+        return current if current is not None and current in (completed, md5) else completed
+
+    def _current_rev(self, path: str) -> str | None:
+        """The ETag of the object at `path` now (one HEAD), None if there is none."""
+        try:
+            head = self.calls(lambda: self.client.head_object(Bucket=self.bucket, Key=self.key(path)), path=path)
+        except errors.NotFound:
+            return None
+        return str(head.get("ETag", "")).strip('"')
+
+    # ---- conditional writes: declared, or learned once --------------------------------------
+    def _server_enforces(self) -> bool:
+        """Whether the server refuses a PutObject whose If-None-Match / If-Match fails."""
+        if self.mode in ("server", "check"):
+            return self.mode == "server"
+        learned = self._learned().get("conditional")
+        if isinstance(learned, bool):
+            return learned
+        with self._probe_lock:            # one probe, whichever transfer thread gets here first
+            learned = self._learned().get("conditional")
+            if not isinstance(learned, bool):
+                learned = self._probe_conditional()
+            return bool(learned)
+
+    def _learned(self) -> dict[str, Any]:
+        try:
+            facts = json.loads(self.pair.state.get(LEARNED_KEY) or "{}")
+        except ValueError:
+            return {}
+        return facts if isinstance(facts, dict) else {}
+
+    def _learn_conditional(self, enforced: bool) -> None:
+        self.pair.state.put(LEARNED_KEY, json.dumps({**self._learned(), "conditional": enforced}))
+
+    def _probe_conditional(self) -> bool | None:
+        """Write a temp key, then write it again with If-None-Match: * and with a wrong If-Match:
+        a server that enforces both answers 412 twice. The key is deleted at once (a kill leaves
+        a hidden temp the next clean-up removes). Learned for the pair; None (check first, learn
+        nothing) when the probe itself fails."""
+        key = self.prefix + f"{TEMP_PREFIX}{self.pair.tag}probe-{secrets.token_hex(6)}{TEMP_SUFFIX}"
+
+        def put(**conditions: str) -> None:
+            self.calls(lambda: self.client.put_object(Bucket=self.bucket, Key=key, Body=b"", ContentLength=0,
+                                                      **conditions))  # type: ignore[arg-type]
+
+        enforced: bool | None = None
+        try:
+            put()
+            enforced = _refuses(lambda: put(IfNoneMatch="*")) and \
+                _refuses(lambda: put(IfMatch='"00000000000000000000000000000000"'))
+        except errors.Unsupported:
+            enforced = False
+        except errors.ProviderError as exc:
+            log.info("s3: the conditional-write probe failed; checking before each write", reason=str(exc))
+        finally:
+            with contextlib.suppress(errors.ProviderError):
+                self.calls(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
+        if enforced is not None:
+            log.info("s3: conditional writes", enforced=enforced, server=self.host)
+            self._learn_conditional(enforced)
+        return enforced
 
     def _put(self, path: str, stream: IO[bytes], size: int, metadata: dict[str, str],
              conditions: dict[str, str]) -> tuple[str, str]:
@@ -434,7 +536,23 @@ class S3Provider(Provider):
 
     # ---- abandoned uploads -----------------------------------------------------------------
     def cleanup_temps(self) -> int:
-        """Abort multipart uploads no one will finish (ours after a week, anyone's after a day)."""
+        """Temp keys the last listing saw (ours at once, anyone's after a day), and multipart
+        uploads no one will finish (ours after a week, anyone's after a day)."""
+        return self._cleanup_temp_keys() + self._abort_abandoned()
+
+    def _cleanup_temp_keys(self) -> int:
+        mine = TEMP_PREFIX + self.pair.tag if self.pair.tag else None
+        limit = time.time() - STALE_TEMP_S
+        doomed = [self.key(p) for p, modified in self._temps.items()
+                  if (mine is not None and p.rpartition("/")[2].startswith(mine)) or modified < limit]
+        self._temps = {}
+        if not doomed:
+            return 0
+        with contextlib.suppress(errors.ProviderError):
+            return len(doomed) - len(self._delete_keys(doomed))
+        return 0
+
+    def _abort_abandoned(self) -> int:
         uploads: Uploads = []
         kw: dict[str, Any] = {"Bucket": self.bucket, "Prefix": self.prefix}
         while True:
@@ -473,6 +591,15 @@ def _read_exactly(stream: IO[bytes], size: int, path: str) -> bytes:
             raise errors.PermanentError(f"the source ended after {len(buf)} of {size} bytes", path=path)
         buf += data
     return bytes(buf)
+
+
+def _refuses(write: Callable[[], None]) -> bool:
+    """Whether the server refused this conditional write (412); False if it wrote it."""
+    try:
+        write()
+    except errors.Conflict:
+        return True
+    return False
 
 
 def _rewind(stream: IO[bytes]) -> bool:

@@ -8,6 +8,7 @@ import re
 import shlex
 import statistics
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,21 +23,34 @@ class Run:
     returncode: int
 
 
+GNU_TIME = "/usr/bin/time"
+
+
 def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
-    """Run `cmd`, return wall seconds and the child's peak RSS (wait4)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                            env={**os.environ, **(env or {})}, cwd=cwd)
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    proc.returncode = code
-    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.stderr:
-        proc.stderr.close()
-    if code != 0:
-        raise RuntimeError(f"{shlex.join(cmd)} exited {code}: {err[-2000:]}")
-    return Run(elapsed, usage.ru_maxrss / 1024, code)
+    """Run `cmd`, return wall seconds and the command's peak RSS.
+
+    The peak comes from GNU time (`-f %M`) where it is installed: a child forked from this
+    Python process and then exec'd inherits our high-water mark in its rusage (Linux keeps
+    the old mm's peak across execve), so wait4's ru_maxrss would report the benchmark's own
+    size for every command. GNU time's child is forked from a ~1 MiB process instead."""
+    with tempfile.NamedTemporaryFile(prefix="timed-", suffix=".rss") as rss_file:
+        gnu = os.access(GNU_TIME, os.X_OK)
+        argv = [GNU_TIME, "-q", "-f", "%M", "-o", rss_file.name, *cmd] if gnu else cmd
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                env={**os.environ, **(env or {})}, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        proc.returncode = code
+        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+        if proc.stderr:
+            proc.stderr.close()
+        if code != 0:
+            raise RuntimeError(f"{shlex.join(cmd)} exited {code}: {err[-2000:]}")
+        text = Path(rss_file.name).read_text().strip().splitlines() if gnu else []
+        peak_kib = int(text[-1]) if text and text[-1].isdigit() else usage.ru_maxrss
+    return Run(elapsed, peak_kib / 1024, code)
 
 
 def median(runs: list[Run]) -> Run:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from click.testing import CliRunner
 from syncagent import errors
 from syncagent.cli.main import main
 from syncagent.providers.base import Kind, PairContext
-from syncagent.providers.webdav.propfind import parse, parse_checksums
+from syncagent.providers.webdav.propfind import href_path, http_date_ns, parse, parse_checksums
 from tests.helpers import tree, write
 from tests.servers import PASSWORD, USER
 from tests.servers.multi import machines_converge
@@ -71,6 +73,59 @@ def test_listing_falls_back_to_depth_1_and_remembers(name: str) -> None:
         assert sorted(walked) == sorted(full) == sorted([("a", Kind.DIR), ("a/b", Kind.DIR), ("a/b/c.txt", Kind.FILE),
                                                          ("a/d.txt", Kind.FILE), ("e.txt", Kind.FILE)])
         assert p.learned["infinity"] is False and '"infinity": false' in (p.pair.state.get("webdav.learned") or "")
+
+
+class CountsInFlight(requests.adapters.HTTPAdapter):
+    """Counts the PROPFINDs on the wire at once (each held a moment so overlaps show)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = self.most = self.total = 0
+        self.lock = threading.Lock()
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if request.method != "PROPFIND":
+            return super().send(request, *args, **kwargs)
+        with self.lock:
+            self.now += 1
+            self.total += 1
+            self.most = max(self.most, self.now)
+        try:
+            time.sleep(0.05)
+            return super().send(request, *args, **kwargs)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_a_folder_walk_keeps_several_propfinds_in_flight(name: str) -> None:
+    with webdav_provider(name) as setup, webdav_provider(name, root=setup.root, depth_infinity=False) as walker:
+        p = setup.provider
+        p.ensure_root()
+        for i in range(6):
+            p.mkdir(f"d{i}/sub")
+            p.write(f"d{i}/sub/f.txt", io.BytesIO(b"x"), 1, 0)
+            p.write(f"d{i}/g.txt", io.BytesIO(b"yy"), 2, 0)
+        full = list(p.list())
+        counter = CountsInFlight()
+        walker.provider.dav.session.mount("http://", counter)
+        walked = list(walker.provider.list())
+        assert walked == full and len(full) == 24      # the same entries, in the same (path) order
+        # 13 folders (and, with Digest, one challenge per walking thread)
+        assert 13 <= counter.total <= 13 + walker.provider.tuning.walkers
+        assert 1 < counter.most <= walker.provider.tuning.walkers
+
+
+def test_http_dates_and_hrefs_are_read_in_every_form() -> None:
+    imf = http_date_ns("Sun, 06 Nov 1994 08:49:37 GMT")
+    assert imf == 784_111_777 * 1_000_000_000
+    assert http_date_ns("Sunday, 06-Nov-94 08:49:37 GMT") == imf         # RFC 850
+    assert http_date_ns("Sun Nov  6 08:49:37 1994") == imf               # asctime
+    assert http_date_ns("Sun, 06 Nov 1994 09:49:37 +0100") == imf        # a zone other than GMT
+    assert http_date_ns("Sun, 06 Nov 1994 25:49:37 GMT") == 0 and http_date_ns("soon") == 0
+    assert href_path("/dav/a%20b/c%25d.txt") == "/dav/a b/c%d.txt"
+    assert href_path("https://host:8080/dav/x?y.txt") == "/dav/x" and href_path(" /dav/plain ") == "/dav/plain"
 
 
 @pytest.mark.parametrize("name", SERVERS)

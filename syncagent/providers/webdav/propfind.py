@@ -7,10 +7,11 @@ memory as one XML document.
 
 from __future__ import annotations
 
+import calendar
 import email.utils
 import urllib.parse
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, cast
 
@@ -69,7 +70,10 @@ def clean_etag(value: str | None) -> str:
 
 def href_path(href: str) -> str:
     """The decoded path of an href (absolute URL or absolute path)."""
-    return urllib.parse.unquote(urllib.parse.urlsplit(href.strip()).path)
+    href = href.strip()
+    # the usual form, an absolute path, without urlsplit's cost (10,000 hrefs in a listing)
+    path = href.partition("?")[0].partition("#")[0] if href.startswith("/") else urllib.parse.urlsplit(href).path
+    return urllib.parse.unquote(path) if "%" in path else path
 
 
 def responses(response: requests.Response) -> Iterator[Prop]:
@@ -81,55 +85,108 @@ def responses(response: requests.Response) -> Iterator[Prop]:
     return parse(raw)
 
 
+_RESPONSE, _HREF, _STATUS, _PROPSTAT, _PROP = (DAV + t for t in ("response", "href", "status", "propstat", "prop"))
+
+
 def parse(stream: IO[bytes]) -> Iterator[Prop]:
     """The <response> elements of a multistatus body, as they arrive."""
     for _event, elem in ET.iterparse(stream, events=("end",)):
-        if elem.tag == DAV + "response":
+        if elem.tag == _RESPONSE:
             prop = _response(elem)
             elem.clear()
             if prop is not None:
                 yield prop
 
 
+_statuses: dict[str | None, int] = {}
+
+
 def _status_code(text: str | None) -> int:
-    parts = (text or "").split()
-    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 200
+    """'HTTP/1.1 404 Not Found' -> 404 (200 when absent or unreadable); a handful of distinct lines."""
+    code = _statuses.get(text)
+    if code is None:
+        parts = (text or "").split()
+        code = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 200
+        if len(_statuses) < 64:
+            _statuses[text] = code
+    return code
 
 
 def _response(elem: ET.Element) -> Prop | None:
-    href = elem.findtext(DAV + "href")
+    """One <response>, its children read in one pass (a listing has one per entry)."""
+    prop = Prop("")
+    href: str | None = None
+    for child in elem:
+        tag = child.tag
+        if tag == _PROPSTAT:
+            _propstat(prop, child)
+        elif tag == _HREF:
+            href = child.text
+        elif tag == _STATUS:
+            prop.status = _status_code(child.text)
     if href is None:
         return None
-    prop = Prop(href_path(href), status=_status_code(elem.findtext(DAV + "status")))
-    for propstat in elem.findall(DAV + "propstat"):
-        ok = _status_code(propstat.findtext(DAV + "status")) < 300
-        for p in propstat.findall(DAV + "prop"):
-            for child in p:
-                if ok:
-                    _read(prop, child)
-                else:
-                    prop.failed.add(child.tag)
+    prop.href = href_path(href)
     return prop
 
 
-def _read(prop: Prop, child: ET.Element) -> None:
-    tag, text = child.tag, (child.text or "").strip()
-    if tag == DAV + "resourcetype":
-        prop.is_dir = child.find(DAV + "collection") is not None
-    elif tag == DAV + "getcontentlength" and text.isdigit():
+def _propstat(prop: Prop, propstat: ET.Element) -> None:
+    status = propstat.find(_STATUS)
+    ok = status is None or _status_code(status.text) < 300
+    for props in propstat.iterfind(_PROP):
+        for item in props:
+            if not ok:
+                prop.failed.add(item.tag)
+                continue
+            reader = _READERS.get(item.tag)
+            if reader is not None:
+                reader(prop, item, (item.text or "").strip())
+
+
+def _resourcetype(prop: Prop, item: ET.Element, _text: str) -> None:
+    prop.is_dir = item.find(_COLLECTION) is not None
+
+
+def _length(prop: Prop, _item: ET.Element, text: str) -> None:
+    if text.isdigit():
         prop.size = int(text)
-    elif tag == DAV + "getlastmodified" and text:
-        prop.mtime_ns = _http_date_ns(text)
-    elif tag == DAV + "getetag":
-        prop.etag = clean_etag(text)
-    elif tag == OC + "checksums":
-        prop.checksums = parse_checksums(" ".join((c.text or "") for c in child.iter(OC + "checksum")))
-    elif tag == OC + "fileid" and text:
+
+
+def _modified(prop: Prop, _item: ET.Element, text: str) -> None:
+    if text:
+        prop.mtime_ns = http_date_ns(text)
+
+
+def _etag(prop: Prop, _item: ET.Element, text: str) -> None:
+    prop.etag = clean_etag(text)
+
+
+def _checksums(prop: Prop, item: ET.Element, _text: str) -> None:
+    prop.checksums = parse_checksums(" ".join((c.text or "") for c in item.iter(OC + "checksum")))
+
+
+def _fileid(prop: Prop, _item: ET.Element, text: str) -> None:
+    if text:
         prop.fileid = text
-    elif tag == DAV + "quota-used-bytes" and text.lstrip("-").isdigit():
+
+
+def _quota_used(prop: Prop, _item: ET.Element, text: str) -> None:
+    if text.lstrip("-").isdigit():
         prop.quota_used = int(text)
-    elif tag == DAV + "quota-available-bytes" and text.lstrip("-").isdigit():
+
+
+def _quota_available(prop: Prop, _item: ET.Element, text: str) -> None:
+    if text.lstrip("-").isdigit():
         prop.quota_available = int(text)
+
+
+_COLLECTION = DAV + "collection"
+_READERS: dict[str, Callable[[Prop, ET.Element, str], None]] = {
+    DAV + "resourcetype": _resourcetype, DAV + "getcontentlength": _length,
+    DAV + "getlastmodified": _modified, DAV + "getetag": _etag, OC + "checksums": _checksums,
+    OC + "fileid": _fileid, DAV + "quota-used-bytes": _quota_used,
+    DAV + "quota-available-bytes": _quota_available,
+}
 
 
 def parse_checksums(text: str) -> dict[str, str]:
@@ -142,7 +199,25 @@ def parse_checksums(text: str) -> dict[str, str]:
     return out
 
 
-def _http_date_ns(text: str) -> int:
+_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
+                                       "Nov", "Dec"), start=1)}
+
+
+def http_date_ns(text: str) -> int:
+    """An HTTP date in ns since the epoch (0 if unreadable). The form servers send
+    (RFC 9110's IMF-fixdate, 'Sun, 06 Nov 1994 08:49:37 GMT') is read directly; anything
+    else (RFC 850, asctime, other zones) through email.utils."""
+    parts = text.split()
+    if len(parts) == 6 and parts[5] == "GMT" and parts[2] in _MONTHS:
+        hms = parts[4].split(":")
+        if len(hms) == 3 and parts[1].isdigit() and parts[3].isdigit() and all(x.isdigit() for x in hms) \
+                and 1 <= int(parts[1]) <= 31 and int(hms[0]) < 24 and int(hms[1]) < 60 and int(hms[2]) <= 60:
+            try:
+                stamp = calendar.timegm((int(parts[3]), _MONTHS[parts[2]], int(parts[1]),
+                                         int(hms[0]), int(hms[1]), int(hms[2]), 0, 0, 0))
+            except (ValueError, OverflowError):
+                return 0
+            return stamp * 1_000_000_000
     try:
         return int(email.utils.parsedate_to_datetime(text).timestamp()) * 1_000_000_000
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -22,6 +22,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import IO, Any
 
@@ -36,6 +37,7 @@ from syncagent.retry import backoff_delay
 
 log = get_logger()
 
+Entries = list[RemoteEntry]     # (inside the class, `list` is the listing method)
 STALE_TEMP_NS = 86_400 * 1_000_000_000   # another machine's temp this old is a leftover
 _MISSING_PARENT = {409: errors.NotFound}
 _STATE_KEY = "webdav.learned"             # provider state: what this server was seen to do
@@ -109,10 +111,14 @@ class WebDavProvider(Provider):
     def _rel(self, path: str) -> str:
         return f"{self.root}/{path}".strip("/") if path else self.root
 
-    def _from_href(self, href: str, under: str) -> str | None:
+    def _href_prefix(self, under: str) -> str:
+        """The href path of folder `under`, ending in '/' (what its children's hrefs start with)."""
+        return _SLASHES.sub("/", self.dav.base_path + self._rel(under)).rstrip("/") + "/"
+
+    def _from_href(self, href: str, under: str, prefix: str | None = None) -> str | None:
         """The provider path of an href below folder `under` (None: the folder itself or outside)."""
-        clean = _SLASHES.sub("/", href)
-        prefix = _SLASHES.sub("/", self.dav.base_path + self._rel(under)).rstrip("/") + "/"
+        clean = _SLASHES.sub("/", href) if "//" in href else href
+        prefix = prefix if prefix is not None else self._href_prefix(under)
         if not clean.startswith(prefix):
             return None
         rest = clean[len(prefix):].strip("/")
@@ -138,20 +144,30 @@ class WebDavProvider(Provider):
         yield from sorted(entries, key=lambda e: e.path)
 
     def _walk(self, path: str) -> Iterator[RemoteEntry]:
-        stack = [path]
-        while stack:
-            folder = stack.pop()
-            children = sorted(self._propfind(folder, "1"), key=lambda e: e.path)
-            yield from children
-            stack.extend(e.path for e in reversed(children) if e.kind is Kind.DIR)
+        """Folder by folder with Depth: 1, `Tuning.walkers` PROPFINDs in flight (a round trip
+        per folder, one after the other, is what makes a walk slow on a real network)."""
+        entries: Entries = []
+        with ThreadPoolExecutor(max_workers=self.tuning.walkers, thread_name_prefix="webdav-walk") as pool:
+            pending = {pool.submit(self._children, path)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    children = future.result()
+                    entries.extend(children)
+                    pending.update(pool.submit(self._children, e.path) for e in children if e.kind is Kind.DIR)
+        yield from sorted(entries, key=lambda e: e.path)
+
+    def _children(self, folder: str) -> Entries:
+        return [*self._propfind(folder, "1")]
 
     def _propfind(self, folder: str, depth: str) -> Iterator[RemoteEntry]:
         response = self.dav.request("PROPFIND", self._rel(folder), folder=True, stream=True, path=folder,
                                     headers={"Depth": depth, "Content-Type": "application/xml"},
                                     data=propfind.body())
+        prefix = self._href_prefix(folder)
         with response:
             for prop in propfind.responses(response):
-                rel = self._from_href(prop.href, folder)
+                rel = self._from_href(prop.href, folder, prefix)
                 if rel is not None and prop.status < 300:
                     entry = self._entry(rel, prop)
                     if entry is not None:

@@ -39,6 +39,7 @@ class Tuning:
     total_timeout: float = 6 * 3600.0   # to the answer of a PUT, whose body is a whole file: generous
     chunk: int = 1 << 20           # upload/download read size
     pool: int = 8
+    walkers: int = 4               # Depth: 1 PROPFINDs in flight when walking folders
 
 
 DEFAULT_TUNING = Tuning()

@@ -33,7 +33,6 @@ from syncagent.providers.s3.client import Calls
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = get_logger()
 
 STATE_PREFIX = "s3.mp:"
 _commit_lock = threading.Lock()
@@ -122,7 +121,7 @@ class MultipartWriter:
         """The upload to continue (True) or a new one (False)."""
         old = Upload.load(key, self.state.get(STATE_PREFIX + key))
         if old is not None and (old.size, old.mtime_ns, old.part_size) == (size, mtime_ns, self.part_size):
-            log.info("s3: resuming a multipart upload", path=path, parts_done=len(old.parts))
+            get_logger().info("s3: resuming a multipart upload", path=path, parts_done=len(old.parts))
             return old, True
         if old is not None:
             self.abort(key, old.upload_id)

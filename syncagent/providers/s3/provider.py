@@ -51,7 +51,6 @@ Keys = list[str]
 Objects = list["ObjectTypeDef"]
 Uploads = list[dict[str, Any]]
 
-log = get_logger()
 
 MARKER_FILE = ".syncagent-folder"   # the marker of folder_markers=file (hidden from listings)
 META_PREFIX = "s3.m:"          # provider state: path -> [etag, mtime_ns, md5 or null]
@@ -393,12 +392,12 @@ class S3Provider(Provider):
         except errors.Unsupported:
             enforced = False
         except errors.ProviderError as exc:
-            log.info("s3: the conditional-write probe failed; checking before each write", reason=str(exc))
+            get_logger().info("s3: the conditional-write probe failed; checking before each write", reason=str(exc))
         finally:
             with contextlib.suppress(errors.ProviderError):
                 self.calls(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
         if enforced is not None:
-            log.info("s3: conditional writes", enforced=enforced, server=self.host)
+            get_logger().info("s3: conditional writes", enforced=enforced, server=self.host)
             self._learn_conditional(enforced)
         return enforced
 

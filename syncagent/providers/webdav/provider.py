@@ -35,8 +35,6 @@ from syncagent.providers.webdav.streams import RangeReader, UploadBody
 from syncagent.providers.webdav.transport import DEFAULT_TUNING, Dav, Tuning
 from syncagent.retry import backoff_delay
 
-log = get_logger()
-
 Entries = list[RemoteEntry]     # (inside the class, `list` is the listing method)
 STALE_TEMP_NS = 86_400 * 1_000_000_000   # another machine's temp this old is a leftover
 _MISSING_PARENT = {409: errors.NotFound}
@@ -134,7 +132,7 @@ class WebDavProvider(Provider):
                 yield from self._list_infinity(path)
                 return
             except (errors.PermanentError, errors.Unsupported) as exc:
-                log.info("webdav: Depth infinity refused, walking folders", reason=str(exc))
+                get_logger().info("webdav: Depth infinity refused, walking folders", reason=str(exc))
                 self._learn(infinity=False)
         yield from self._walk(path)
 
@@ -316,7 +314,7 @@ class WebDavProvider(Provider):
         if self.mtime_mode in ("none", "x-oc-mtime") or self.learned.get("proppatch") is False:
             raise errors.Unsupported("this WebDAV server cannot set a modification time alone", path=path)
         if not self._proppatch_mtime(path, mtime_ns):
-            log.info("webdav: the server keeps its own modification times", path=path)
+            get_logger().info("webdav: the server keeps its own modification times", path=path)
         return self.stat(path)
 
     def content_hash(self, path: str) -> str | None:

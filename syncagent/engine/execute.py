@@ -363,7 +363,7 @@ class Executor:
             if s is None:
                 continue
             entry = s[0].entry
-            expected = entry.rev if a.op is Op.UPLOAD else [entry.size, entry.mtime_ns, int(entry.id or 0)]
+            expected = entry.rev if a.op is Op.UPLOAD else (entry.size, entry.mtime_ns, int(entry.id or 0))
             updates.append((str(a.op), a.path, journal.with_expected(detail, expected)))
         if updates:
             self.ctx.store.journal_update(self.ctx.pair, updates)
@@ -426,8 +426,8 @@ class Executor:
                 current = self.ctx.remote.stat(a.path)
                 expect = current.rev
         def attempt() -> StagedWrite:
-            with self.ctx.local.read(a.path) as f:
-                if _fstat_entry(f) != seen:
+            with self.ctx.local.open_scanned(a.path) as f:
+                if _fstat_entry(f) != seen:     # also what keeps a read from going through a swapped folder
                     raise errors.Conflict("changed since the scan", path=a.path)
                 digest = _digest_if_racy(self.ctx.hash_kind, seen.size, seen.mtime_ns)
                 stream = _Counter(f, self.ctx.reporter.advance, digest)

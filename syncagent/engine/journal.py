@@ -17,9 +17,6 @@ never loses a version (at worst it keeps both).
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import FILE, Base, Entry
@@ -29,23 +26,35 @@ from syncagent.providers.base import Provider, RemoteEntry
 UPLOAD, DOWNLOAD = "upload", "download"
 
 
+# An intent is one line of tab-separated fields (cheap: it is written for
+# every transfer): the source as seen, the destination before, a content hash,
+# and, once staged, what the destination will hold. "" stands for none.
+#   upload:   size, mtime_ns, ino, remote rev before, hash [, expected rev]
+#   download: size, mtime_ns, rev, id, hash, local rev before [, expected size, mtime_ns, ino]
+_SEP = "\t"
+
+
 def upload_intent(seen: Entry, before: RemoteEntry | None, content_hash: str | None) -> str:
-    return json.dumps({"l": [seen.size, seen.mtime_ns, seen.ino], "pre": _rev(before), "h": content_hash})
+    return _SEP.join((str(seen.size), str(seen.mtime_ns), str(seen.ino), _rev(before) or "", content_hash or ""))
 
 
 def download_intent(r: RemoteEntry, before: Entry | None) -> str:
-    return json.dumps({"r": [r.size, r.mtime_ns, r.rev, r.id, r.hash],
-                       "pre": entry_rev(before) if before is not None and before.kind == FILE else None})
+    pre = entry_rev(before) if before is not None and before.kind == FILE else ""
+    return _SEP.join((str(r.size), str(r.mtime_ns), _clean(r.rev), _clean(r.id or ""), _clean(r.hash or ""), pre))
 
 
-def with_expected(detail: str, expected: Any) -> str:
-    data = json.loads(detail)
-    data["exp"] = expected
-    return json.dumps(data)
+def with_expected(detail: str, expected: str | tuple[int, int, int]) -> str:
+    extra = _clean(expected) if isinstance(expected, str) else _SEP.join(map(str, expected))
+    return detail + _SEP + extra
+
+
+def _clean(text: str) -> str:
+    """Revs and ids are the service's text: keep the separator out of them."""
+    return text.replace(_SEP, " ").replace("\n", " ")
 
 
 def _rev(r: RemoteEntry | None) -> str | None:
-    return r.rev if r is not None and r.kind == FILE else None
+    return _clean(r.rev) if r is not None and r.kind == FILE else None
 
 
 def recover(store: Store, pair: int, local: LocalSide, remote: Provider, hash_kind: str) -> int:
@@ -54,12 +63,12 @@ def recover(store: Store, pair: int, local: LocalSide, remote: Provider, hash_ki
     for op, path, detail in store.journal(pair):
         if not detail:
             continue
-        data = json.loads(detail)
+        fields = detail.split(_SEP)
         try:
-            row = (_adopt_upload(path, data, remote, hash_kind) if op == UPLOAD
-                   else _adopt_download(path, data, local, remote, hash_kind) if op == DOWNLOAD else None)
-        except (errors.ProviderError, OSError):
-            row = None      # cannot tell now: the planner decides, safely
+            row = (_adopt_upload(path, fields, remote, hash_kind) if op == UPLOAD
+                   else _adopt_download(path, fields, local, remote, hash_kind) if op == DOWNLOAD else None)
+        except (errors.ProviderError, OSError, ValueError, IndexError):
+            row = None      # cannot tell now (or a journal of another version): the planner decides, safely
         if row is not None:
             rows.append((path, row))
     if rows:
@@ -68,19 +77,19 @@ def recover(store: Store, pair: int, local: LocalSide, remote: Provider, hash_ki
     return len(rows)
 
 
-def _adopt_upload(path: str, data: dict[str, Any], remote: Provider, hash_kind: str) -> Base | None:
-    size, mtime_ns, ino = data["l"]
+def _adopt_upload(path: str, fields: list[str], remote: Provider, hash_kind: str) -> Base | None:
+    size, mtime_ns, ino = int(fields[0]), int(fields[1]), int(fields[2])
+    pre, ours = fields[3], fields[4] or None
+    expected = fields[5] if len(fields) > 5 else None
     try:
         r = remote.stat(path)
     except errors.NotFound:
         return None
     if r.kind != FILE:
         return None
-    expected = data.get("exp")
     precision = max(1, remote.capabilities.mtime_precision_ns)
-    landed = (expected is not None and r.rev == expected) or (
-        r.rev != data.get("pre") and r.size == size and abs(r.mtime_ns - mtime_ns) < precision)
-    ours = data.get("h")
+    landed = (expected is not None and _clean(r.rev) == expected) or (
+        _clean(r.rev) != pre and r.size == size and abs(r.mtime_ns - mtime_ns) < precision)
     if landed and ours and r.hash and remote.capabilities.hash_kind == hash_kind and r.hash != ours:
         landed = False      # same size and time, other bytes: somebody else's version
     if not landed:
@@ -88,19 +97,18 @@ def _adopt_upload(path: str, data: dict[str, Any], remote: Provider, hash_kind: 
     return Base(FILE, size, mtime_ns, ino, ours, r.rev, r.id, r.hash, r.size, r.mtime_ns)
 
 
-def _adopt_download(path: str, data: dict[str, Any], local: LocalSide, remote: Provider,
+def _adopt_download(path: str, fields: list[str], local: LocalSide, remote: Provider,
                     hash_kind: str) -> Base | None:
-    rsize, rmtime, rrev, rid, rhash = data["r"]
+    rsize, rmtime, rrev, rid, rhash, pre = int(fields[0]), int(fields[1]), fields[2], fields[3], fields[4], fields[5]
     now = local.lstat_entry(path)
     if now is None or now.kind != FILE:
         return None
-    expected = data.get("exp")
-    if expected is not None and now.ino == expected[2]:
+    if len(fields) > 8 and now.ino == int(fields[8]):
         # our renamed temp: what we wrote is the base even if the user has edited it in place since
-        size, mtime_ns, ino = expected
-    elif now.size == rsize and now.mtime_ns == rmtime and entry_rev(now) != data.get("pre"):
+        size, mtime_ns, ino = int(fields[6]), int(fields[7]), int(fields[8])
+    elif now.size == rsize and now.mtime_ns == rmtime and entry_rev(now) != pre:
         size, mtime_ns, ino = now.size, now.mtime_ns, now.ino
     else:
         return None
-    content = rhash if remote.capabilities.hash_kind == hash_kind else None
-    return Base(FILE, size, mtime_ns, ino, content, rrev, rid, rhash, rsize, rmtime)
+    content = rhash if rhash and remote.capabilities.hash_kind == hash_kind else None
+    return Base(FILE, size, mtime_ns, ino, content, rrev, rid or None, rhash or None, rsize, rmtime)

@@ -15,6 +15,7 @@ import os
 import secrets
 import shutil
 import stat as stat_module
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Protocol
@@ -65,6 +66,9 @@ class LocalSide:
         self.temp_tag = temp_tag
         self.last_scan: Scan | None = None
         self.aliases: dict[str, str] = {}     # NFC path -> on-disk spelling this side wrote
+        self._root_handle: int | None = None
+        self._root_lock = threading.Lock()
+        self._dirs = safedirs.DirCache(self._root_s)
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -107,9 +111,31 @@ class LocalSide:
     def temp_for(self, name: str) -> str:
         return temp_name(name, self.temp_tag + secrets.token_hex(6))
 
-    def parent(self, path: str, *, create: bool = False) -> contextlib.AbstractContextManager[tuple[int, str]]:
+    def parent(self, path: str, *, create: bool = False) -> safedirs.parent_in:
         """(descriptor of the folder holding `path`, its on-disk name): no link followed on the way."""
-        return safedirs.parent_of(self._root_s, self.disk_rel(path), create=create)
+        return safedirs.parent_in(self._dirs, self._root_fd(), self.disk_rel(path), create=create)
+
+    def _root_fd(self) -> int:
+        """The root's descriptor, opened once per run (root_exists() starts a
+        run: a root recreated or remounted since is opened anew)."""
+        with self._root_lock:
+            if self._root_handle is None:
+                try:
+                    self._root_handle = os.open(self._root_s, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                except OSError as exc:
+                    raise map_oserror(exc, self._root_s) from exc
+            return self._root_handle
+
+    def _forget_root(self) -> None:
+        with self._root_lock:
+            self._dirs.close()
+            if self._root_handle is not None:
+                os.close(self._root_handle)
+                self._root_handle = None
+
+    def close(self) -> None:
+        """Release the root's descriptor."""
+        self._forget_root()
 
     def lstat_entry(self, path: str) -> Entry | None:
         """A fresh Entry for `path`, None if absent, a link, special, or behind a link."""
@@ -122,9 +148,11 @@ class LocalSide:
 
     # ---- listing -----------------------------------------------------------
     def root_exists(self) -> bool:
+        self._forget_root()
         return self.root.is_dir()
 
     def ensure_root(self) -> None:
+        self._forget_root()
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -169,6 +197,18 @@ class LocalSide:
         return digest.hexdigest()
 
     # ---- content -----------------------------------------------------------
+    def open_scanned(self, path: str) -> IO[bytes]:
+        """The file a scan saw, for sending: opened by its path (one system
+        call), no final link followed. The caller must compare the open
+        descriptor's identity (size, mtime, inode) with the scan's entry: the
+        scan never follows a link, so a folder swapped for a link since then
+        leads to another file, which that check refuses."""
+        try:
+            fd = os.open(self.fspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise map_oserror(exc, path) from exc
+        return os.fdopen(fd, "rb")
+
     def read(self, path: str) -> IO[bytes]:
         """The file's bytes; neither it nor a folder on the way may be a link."""
         try:
@@ -221,7 +261,20 @@ class LocalSide:
         """Raise Conflict if `path` no longer is what the caller last saw."""
         if expect is ANY:
             return
-        current = self.lstat_entry(path)
+        self._check_current(path, self.lstat_entry(path), expect)
+
+    def check_expect_at(self, fd: int, name: str, path: str, expect: Expect) -> None:
+        """check_expect for a name in an already opened folder."""
+        if expect is ANY:
+            return
+        try:
+            current = entry_of(os.stat(name, dir_fd=fd, follow_symlinks=False))
+        except FileNotFoundError:
+            current = None
+        self._check_current(path, current, expect)
+
+    @staticmethod
+    def _check_current(path: str, current: Entry | None, expect: Expect) -> None:
         if expect is None:
             if current is not None:
                 raise errors.Conflict("appeared since it was listed", path=path)
@@ -231,7 +284,7 @@ class LocalSide:
 
     def mkdir(self, path: str) -> RemoteEntry:
         try:
-            fd = safedirs.open_dir(self._root_s, self.disk_rel(path), create=True)
+            fd = safedirs.open_dir(self._root_fd(), self.disk_rel(path), create=True)
             os.close(fd)
         except safedirs.LinkInTheWay:
             raise
@@ -419,8 +472,8 @@ class _LocalStaged(StagedWrite):
 
     def commit(self) -> RemoteEntry:
         try:
-            self.owner.check_expect(self.path, self.expect)
             with self.owner.parent(self.path) as (fd, name):
+                self.owner.check_expect_at(fd, name, self.path, self.expect)
                 os.replace(self.tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
         except OSError as exc:
             self.abort()

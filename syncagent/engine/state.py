@@ -27,6 +27,10 @@ from syncagent.providers.base import ProviderState
 SCHEMA_VERSION = 3
 
 database = pw.SqliteDatabase(None)
+# Every transaction here writes: take the write lock at BEGIN, so a transaction
+# that reads first never fails with SQLITE_BUSY on a stale snapshot (WAL) but
+# waits its turn under busy_timeout like any writer (several pairs, one file).
+WRITE = "IMMEDIATE"
 
 
 class _Model(pw.Model):
@@ -152,6 +156,8 @@ def readable(path: Path) -> Iterator[None]:
     """Turn SQLite's "malformed" errors into the one message that says how to recover."""
     try:
         yield
+    except (sqlite3.OperationalError, pw.OperationalError, sqlite3.IntegrityError, pw.IntegrityError):
+        raise       # busy, locked, out of space, a constraint: not a damaged file
     except (sqlite3.DatabaseError, pw.DatabaseError) as exc:
         raise damaged(path, exc) from exc
 
@@ -172,6 +178,8 @@ class Store:
         try:
             database.connect(reuse_if_open=True)
             self._migrate()
+        except pw.OperationalError as exc:
+            raise StateError(f"cannot use the state database {self.path}: {exc}") from exc
         except pw.DatabaseError as exc:
             raise damaged(self.path, exc) from exc
 
@@ -266,7 +274,7 @@ class Store:
         buffered for this pair and (when given) the change-feed cursor."""
         conn = database.connection()
         placeholders = ", ".join("?" * (len(BASE_COLUMNS) + 2))
-        with database.atomic():
+        with database.atomic(WRITE):
             self._flush_provider_state(pair)
             if cursor is not None:
                 self.set_cursor(pair, cursor)
@@ -277,7 +285,7 @@ class Store:
 
     def delete_base_prefix(self, pair: int, folder: str) -> None:
         conn = database.connection()
-        with database.atomic():
+        with database.atomic(WRITE):
             conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
                          (pair, folder, len(folder) + 1, folder + "/"))
 
@@ -291,14 +299,14 @@ class Store:
 
     def write_hash_cache(self, pair: int, rows: Iterable[tuple[str, str, int, int, int, str]]) -> None:
         conn = database.connection()
-        with database.atomic():
+        with database.atomic(WRITE):
             conn.executemany("INSERT OR REPLACE INTO hash_cache (pair, path, kind, size, mtime_ns, ino, value) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)", ((pair, *row) for row in rows))
 
     def prune_hash_cache(self, pair: int) -> None:
         """Drop cached hashes the base now carries (the base row is the cache then)."""
         conn = database.connection()
-        with database.atomic():
+        with database.atomic(WRITE):
             conn.execute("DELETE FROM hash_cache WHERE pair = ? AND path IN (SELECT path FROM base WHERE pair = ?)",
                          (pair, pair))
 
@@ -322,7 +330,7 @@ class Store:
                          ((pair, k) for k, v in pending.items() if v is None))
 
     def commit_provider_state(self, pair: int) -> None:
-        with database.atomic():
+        with database.atomic(WRITE):
             self._flush_provider_state(pair)
 
     def read_provider_state(self, pair: int, key: str) -> str | None:
@@ -354,7 +362,7 @@ class Store:
         """Record what is about to be in flight (one transaction per batch)."""
         now = time.time()
         conn = database.connection()
-        with database.atomic():
+        with database.atomic(WRITE):
             conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
                              ((pair, op, path, detail, now) for op, path, detail in entries))
 
@@ -363,11 +371,17 @@ class Store:
         return [(r.op, r.path, r.detail) for r in q]
 
     def journal_update(self, pair: int, details: Iterable[tuple[str, str, str]]) -> None:
-        """Replace the detail of (op, path) entries (one transaction per batch)."""
+        """Replace the detail of (op, path) entries (one transaction per batch).
+        The journal holds one batch at a time, so its rows are rewritten whole:
+        one statement per batch, never one search per file."""
+        updates = {(op, path): detail for op, path, detail in details}
         conn = database.connection()
-        with database.atomic():
-            conn.executemany("UPDATE journal SET detail = ? WHERE pair = ? AND op = ? AND path = ?",
-                             ((detail, pair, op, path) for op, path, detail in details))
+        with database.atomic(WRITE):
+            rows = conn.execute("SELECT op, path, detail, started FROM journal WHERE pair = ?", (pair,)).fetchall()
+            conn.execute("DELETE FROM journal WHERE pair = ?", (pair,))
+            conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
+                             ((pair, op, path, updates.get((op, path), detail), started)
+                              for op, path, detail, started in rows))
 
     def journal_clear(self, pair: int) -> None:
         JournalRow.delete().where(JournalRow.pair == pair).execute()

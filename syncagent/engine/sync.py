@@ -104,6 +104,8 @@ class Engine:
                     self._sync(summary)
             except errors.GuardRefused as exc:
                 summary.refused = str(exc)
+            finally:
+                self.local.close()     # the local side's root descriptor lives for one run
         summary.seconds = time.monotonic() - started
         return summary
 

@@ -1,4 +1,4 @@
-# The two commands of the README: `make run` and `make test`.
+# The two commands of the README: `make run` and `make test`; `make bench` for the benchmarks.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -32,9 +32,11 @@ test: deps $(BIN)/python
 	$(BIN)/python -m pytest -q tests
 	SYNCAGENT_CMD=$(abspath $(BIN)/syncagent) $(BIN)/python -m pytest -q -p no:cacheprovider $(ACCEPTANCE_FILES)
 
+# Every benchmark with small parameters (a few minutes; not part of `make test`).
+# The documented numbers: make bench BENCH_ARGS="--full --write" (an hour or more).
 bench: deps venv
 	bash packaging/system-deps.sh --bench
-	$(BIN)/python -m bench.run_all
+	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache

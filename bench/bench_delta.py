@@ -182,7 +182,7 @@ def librsync_version() -> str:
     return m.group(1) if m else "?"
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=parse_size, default=1 << 30, help="file size: 1G (default), 64M, 100000")
     ap.add_argument("--repeat", type=int, default=3)
@@ -190,7 +190,11 @@ def main() -> None:
                     help="where the files go (default: the temp dir); a tmpfs takes the disk's write-back noise "
                          "out of the patch timings")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     if shutil.which("rdiff") is None:
         raise SystemExit("rdiff is missing (apt-get install rdiff)")
     from syncagent import delta

@@ -120,13 +120,17 @@ def table(title: str, runs: dict[str, Run], target_rss: float | None = None) -> 
     return "\n".join(lines) + "\n"
 
 
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5, help="runs per measure (medians)")
+    ap.add_argument("--files", type=int, default=10_000, help="files of W1-W3")
+    ap.add_argument("--big", type=int, default=100_000, help="files of W6 (0: skip)")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    return ap
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--files", type=int, default=10_000)
-    ap.add_argument("--big", type=int, default=100_000)
-    ap.add_argument("--no-write", action="store_true")
-    args = ap.parse_args()
+    args = parser().parse_args()
     small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False)
     large = bench_tree(args.big, 1000, max(3, args.repeat // 2), 100, 2000, big=True) if args.big else {}
     body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}`; "

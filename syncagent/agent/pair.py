@@ -12,8 +12,10 @@ names is synced at once (with the feed position it came from, committed with
 the base only if that run had no errors); None means a whole run.
 
 Failures back off through `retry.backoff_delay` and end in a whole run: a
-provider error or a guard refusal retries within minutes; credentials the
-remote refuses twice (after opening it again once) pause the pair until the
+run that could not happen (a provider error, a guard refusal) holds the
+pair until its retry, within minutes; items that failed in a run hold
+nothing, the next whole run just comes sooner; credentials the remote
+refuses twice (after opening it again once) pause the pair until the
 backoff runs out or the config/credentials file changes. Nothing here ends
 the thread but the agent's stop event.
 """
@@ -118,7 +120,9 @@ class PairRunner:
         self.dirty: set[str] = set()
         self.rescan = True                  # a whole run at start
         self.cursor: str | None = None      # the feed position the dirty paths came from
-        self.failures = 0
+        self.failures = 0                   # runs that could not happen, in a row: the backoff's attempt
+        self.item_failures = 0              # runs with failed items since the last clean whole run
+        self.failing: str | None = None     # those items, for `status`
         self.paused = False                 # the remote refused the credentials
         self.state = "starting"
         self.force = spec.force
@@ -230,7 +234,7 @@ class PairRunner:
     def _sync(self, paths: set[str] | None, cursor: str | None) -> bool:
         self._set_state("syncing", pending=len(paths or ()))
         summary: Summary = self.remote.call(lambda p, c: self._engine(p, c).sync(paths, cursor=cursor))
-        return self._report(summary)
+        return self._report(summary, whole=paths is None)
 
     def _engine(self, provider: Provider, canonical: str) -> Engine:
         """An engine for one run or poll (cheap: the provider and the store are the pair's)."""
@@ -243,8 +247,11 @@ class PairRunner:
         return Engine(spec.local, provider, canonical, self.store, options, self.reporter,
                       own_writes=self.watcher)
 
-    def _report(self, summary: Summary) -> bool:
-        """Log and show the run's outcome; False when it must be retried."""
+    def _report(self, summary: Summary, *, whole: bool) -> bool:
+        """Log and show the run's outcome. False: a guard refused the run, the
+        pair holds until its retry. Failed items hold nothing: other changes
+        keep flowing, a whole run comes sooner (backoff) to retry them, and
+        the pair shows `error` until a whole run is clean."""
         if summary.cancelled:
             return True
         self.force = False      # --force was for the run that just completed
@@ -257,9 +264,16 @@ class PairRunner:
                           deleted=summary.deleted_local + summary.deleted_remote, moved=summary.moved,
                           conflicts=summary.conflicts, errors=summary.errors, seconds=round(summary.seconds, 3))
         if summary.errors:
-            self._set_state("error", summary=summary, reason=f"{summary.errors} item(s) failed; retrying")
-            return False
-        self._set_state("idle", summary=summary)
+            self.item_failures += 1
+            self.failing = _failed_items(summary)
+            delay = backoff_delay(self.item_failures, base=RETRY_BASE, cap=RETRY_CAP)
+            self.next_full = min(self.next_full, self.clock() + delay)
+        elif whole:
+            self.item_failures, self.failing = 0, None
+        if self.failing:
+            self._set_state("error", summary=summary, reason=self.failing)
+        else:
+            self._set_state("idle", summary=summary)
         return True
 
     # ---- failures ----------------------------------------------------------------------
@@ -303,6 +317,12 @@ class PairRunner:
                    pending: int = 0) -> None:
         self.state = state
         self.status.pair_state(self.spec.name, state, summary=summary, reason=reason, pending=pending)
+
+
+def _failed_items(summary: Summary, shown: int = 3) -> str:
+    items = "; ".join(f"{e.get('path', '?')}: {e.get('error', '')}" for e in summary.error_list[:shown])
+    more = f" and {summary.errors - shown} more" if summary.errors > shown else ""
+    return f"{summary.errors} item(s) failed ({items}{more}); retried by the next whole run"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -8,11 +8,11 @@ import dataclasses
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from syncagent import errors
 from syncagent.engine.report import Summary
-from syncagent.providers.base import ChangeBatch, Deleted, RemoteEntry
+from syncagent.providers.base import ANY, ChangeBatch, Deleted, Expect, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider
 
 
@@ -31,6 +31,7 @@ class FeedProvider(LocalProvider):
         self.auth_failures = 0
         self.reset_next = False
         self.closed = False
+        self.refuse: set[str] = set()       # uploads of these paths fail (quota)
 
     def _auth(self) -> None:
         if self.auth_failures:
@@ -55,6 +56,12 @@ class FeedProvider(LocalProvider):
         changed: list[RemoteEntry | Deleted] = [e for p, e in now.items() if before.get(p) != e]
         changed += [Deleted(p) for p in before if p not in now]
         return ChangeBatch(changed, new_cursor)
+
+    def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
+                    expect: Expect = ANY) -> StagedWrite:
+        if path in self.refuse:
+            raise errors.QuotaExceeded("quota exceeded", path=path)
+        return super().stage_write(path, stream, size, mtime_ns, expect=expect)
 
     def close(self) -> None:
         self.calls["close"] += 1

@@ -215,3 +215,28 @@ def test_force_overrides_the_guards_for_the_first_run_only(h: Harness) -> None:
     assert h.board.last("docs")["state"] == "idle"
     assert sorted(p.name for p in h.remote.iterdir()) == ["f8.txt", "f9.txt"]
     assert not r.force, "later runs are guarded again"
+
+
+def test_a_failed_item_holds_nothing_and_is_retried_by_a_whole_run_soon(h: Harness,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pair_module, "backoff_delay", lambda attempt, *, base, cap: 5.0)
+    write(h.local / "a.txt", "a")
+    r = h.runner()
+    r.first_run()
+    provider = h.opener.opened[0]
+    provider.refuse = {"big.iso"}
+    write(h.local / "big.iso", "too big")
+    r.on_local_change({"big.iso"}, False)
+    h.tick(r, 0.1)
+    failed = h.board.last("docs")
+    assert failed["state"] == "error" and "big.iso: quota exceeded" in failed["reason"]
+    assert r.retry_at is None and r.next_full == pytest.approx(h.now + 5.0), "a whole run comes sooner"
+    write(h.local / "other.txt", "other")
+    r.on_local_change({"other.txt"}, False)
+    h.tick(r, 0.1)
+    assert (h.remote / "other.txt").exists(), "other changes keep flowing"
+    assert h.board.last("docs")["state"] == "error", "the failed item still waits"
+    provider.refuse = set()
+    h.tick(r, 5.0)
+    assert (h.remote / "big.iso").exists()
+    assert h.board.last("docs")["state"] == "idle" and h.board.last("docs")["reason"] is None

@@ -62,8 +62,12 @@ def _arrived(target: Path, data: bytes) -> Callable[[], bool]:
 
 
 def settle(remote: Path, files: int, timeout: float = 600) -> None:
-    if not wait_for(lambda: sum(1 for _ in remote.rglob("*.bin")) >= files, timeout):
-        raise RuntimeError("the initial sync did not finish")
+    """Wait for the initial sync; a walk of the tree costs real CPU, so look once a second."""
+    end = time.monotonic() + timeout
+    while sum(1 for _ in remote.rglob("*.bin")) < files:
+        if time.monotonic() > end:
+            raise RuntimeError("the initial sync did not finish")
+        time.sleep(1.0)
 
 
 def latency(base: Path, files: int, changes: int, idle_s: float, warmup: float

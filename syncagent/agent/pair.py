@@ -227,9 +227,12 @@ class PairRunner:
         with self.lock:
             rescan, dirty, cursor = self.rescan, self.dirty, self.cursor
             self.rescan, self.dirty, self.cursor = False, set(), None
-        if rescan or dirty:
-            # a whole run takes its own feed position; a partial one keeps the poll's
-            self._attempt(lambda: self._sync(None if rescan else dirty, None if rescan else cursor))
+        if not (rescan or dirty):
+            return
+        # a whole run takes its own feed position; a partial one keeps the poll's
+        self._attempt(lambda: self._sync(None if rescan else dirty, None if rescan else cursor))
+        if rescan:
+            self.next_poll = self.clock() + self.spec.poll_interval   # that run looked at the remote too
 
     def _sync(self, paths: set[str] | None, cursor: str | None) -> bool:
         self._set_state("syncing", pending=len(paths or ()))

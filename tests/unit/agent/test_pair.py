@@ -4,6 +4,7 @@ on refused credentials then paused, backoff, status reasons, --force."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from syncagent.agent.remote import RemoteHandle
 from syncagent.engine.state import Store
 from syncagent.log import get_logger
 from tests.helpers import sync_in_process, tree, write
-from tests.unit.agent.fakes import Board, Opener
+from tests.unit.agent.fakes import Board, FeedProvider, Opener
 
 
 @dataclass
@@ -240,3 +241,46 @@ def test_a_failed_item_holds_nothing_and_is_retried_by_a_whole_run_soon(h: Harne
     h.tick(r, 5.0)
     assert (h.remote / "big.iso").exists()
     assert h.board.last("docs")["state"] == "idle" and h.board.last("docs")["reason"] is None
+
+
+class PlainOpener(Opener):
+    """Local folders without a change feed: a poll compares the listing with the base."""
+
+    def __call__(self, spec: str, config_path: str | None) -> tuple[FeedProvider, str]:
+        provider, canonical = super().__call__(spec, config_path)
+        provider.capabilities = dataclasses.replace(provider.capabilities, change_feed=False)
+        return provider, canonical
+
+
+def test_a_poll_without_a_feed_finds_what_the_listing_changed(h: Harness) -> None:
+    h.opener = PlainOpener(h.remote)
+    for name in ("keep.txt", "edit.txt", "gone.txt", "skip.tmp"):
+        write(h.local / name, name)
+    r = h.runner(excludes=["*.tmp"])
+    r.first_run()
+    provider = h.opener.opened[0]
+    assert not (h.remote / "skip.tmp").exists(), "excluded"
+    provider.calls.update({k: 0 for k in provider.calls})
+    h.poll(r)
+    assert provider.calls["list"] == 1 and provider.calls["changes"] == 0
+    assert h.board.last("docs")["state"] == "idle"
+    synced = len([s for s in h.board.states if s["state"] == "syncing"])
+    h.poll(r)
+    assert len([s for s in h.board.states if s["state"] == "syncing"]) == synced, "a quiet poll syncs nothing"
+    write(h.remote / "edit.txt", "edited in the cloud")
+    (h.remote / "gone.txt").unlink()
+    write(h.remote / "new/deep.txt", "new")
+    write(h.remote / "other.tmp", "ignored")
+    h.poll(r)
+    assert (h.local / "edit.txt").read_text() == "edited in the cloud"
+    assert not (h.local / "gone.txt").exists() and (h.local / "new/deep.txt").exists()
+    assert not (h.local / "other.tmp").exists(), "excluded on the remote side too"
+
+
+def test_a_whole_run_puts_the_next_poll_off(h: Harness) -> None:
+    r = h.runner()
+    r.first_run()
+    h.now += 29.0
+    r.true_up()
+    r.step(h.now)
+    assert r.next_poll == pytest.approx(h.now + 30.0), "the whole run just compared the remote"

@@ -28,7 +28,7 @@ STOP_WITHIN = 25.0  # the runs in flight finish their batch (systemd's TimeoutSt
 
 class NullStatus:
     def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
-                   reason: str | None = None, pending: int = 0) -> None:
+                   reason: str | None = None, pending: int = 0, skipped: list[str] | None = None) -> None:
         """No status file: nothing to record."""
 
 

@@ -66,7 +66,7 @@ class PairSpec:
 
 class StatusSink(Protocol):
     def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
-                   reason: str | None = None, pending: int = 0) -> None: ...
+                   reason: str | None = None, pending: int = 0, skipped: list[str] | None = None) -> None: ...
 
 
 class Watcher(Protocol):
@@ -123,6 +123,7 @@ class PairRunner:
         self.failures = 0                   # runs that could not happen, in a row: the backoff's attempt
         self.item_failures = 0              # runs with failed items since the last clean whole run
         self.failing: str | None = None     # those items, for `status`
+        self.unfit: set[str] = set()        # names the other side cannot hold (printable), for `status`
         self.paused = False                 # the remote refused the credentials
         self.state = "starting"
         self.force = spec.force
@@ -273,6 +274,8 @@ class PairRunner:
             self.next_full = min(self.next_full, self.clock() + delay)
         elif whole:
             self.item_failures, self.failing = 0, None
+        # a whole run sees every name; a partial one only adds what it met
+        self.unfit = set(summary.skipped_names) if whole else self.unfit | set(summary.skipped_names)
         if self.failing:
             self._set_state("error", summary=summary, reason=self.failing)
         else:
@@ -319,7 +322,8 @@ class PairRunner:
     def _set_state(self, state: str, *, summary: Summary | None = None, reason: str | None = None,
                    pending: int = 0) -> None:
         self.state = state
-        self.status.pair_state(self.spec.name, state, summary=summary, reason=reason, pending=pending)
+        self.status.pair_state(self.spec.name, state, summary=summary, reason=reason, pending=pending,
+                               skipped=sorted(self.unfit))
 
 
 def _failed_items(summary: Summary, shown: int = 3) -> str:

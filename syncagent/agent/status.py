@@ -23,6 +23,7 @@ FILE_NAME = "status.json"
 STALE_AFTER = 120.0   # seconds without a heartbeat: the agent is gone
 KEEP_ERRORS = 20
 KEEP_ACTIVITY = 100
+KEEP_SKIPPED = 100     # names listed in the status file; the count says how many in all
 
 
 def _iso(t: float | None) -> str | None:
@@ -47,13 +48,18 @@ class StatusFile:
         self._write()
 
     def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
-                   reason: str | None = None, pending: int = 0) -> None:
+                   reason: str | None = None, pending: int = 0, skipped: list[str] | None = None) -> None:
         """The pair's state now. `reason` says why it is not idle (a refusal,
         a pause, a failure) and is replaced at every call: once the cause is
-        gone, so is the reason. A finished run replaces the item errors."""
+        gone, so is the reason. A finished run replaces the item errors.
+        `skipped`: the names this pair leaves out because the other side
+        cannot hold them (already escaped: never a raw newline in the file)."""
         with self.lock:
             pair = self.data["pairs"].setdefault(name, {"name": name, "errors": [], "conflicts": []})
             pair["state"], pair["pending"], pair["reason"] = state, pending, reason
+            if skipped is not None:
+                pair["skipped"] = skipped[:KEEP_SKIPPED]
+                pair["skipped_count"] = len(skipped)
             if summary is not None:
                 self._record_run(name, pair, summary)
             self._write()
@@ -141,7 +147,20 @@ def render(data: dict[str, Any]) -> str:
             lines.append(f"      error {e.get('time')}: {e.get('path', '')} {e.get('error')}".rstrip())
         for c in pair.get("conflicts", [])[-3:]:
             lines.append(f"      conflict copy: {c}")
+        lines.extend(_skipped_lines(pair))
     return "\n".join(lines)
+
+
+def _skipped_lines(pair: dict[str, Any], shown: int = 5) -> list[str]:
+    names: list[str] = pair.get("skipped") or []
+    if not names:
+        return []
+    count = int(pair.get("skipped_count", len(names)))
+    lines = [f"      skipped {count} name(s) the other side cannot hold (rename them to sync them):"]
+    lines += [f"        {n}" for n in names[:shown]]
+    if count > shown:
+        lines.append(f"        and {count - shown} more")
+    return lines
 
 
 def render_activity(data: dict[str, Any]) -> str:

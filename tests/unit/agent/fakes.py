@@ -93,9 +93,10 @@ class Board:
         self.states: list[dict[str, Any]] = []
 
     def pair_state(self, name: str, state: str, *, summary: Summary | None = None,
-                   reason: str | None = None, pending: int = 0) -> None:
+                   reason: str | None = None, pending: int = 0, skipped: list[str] | None = None) -> None:
         with self.lock:
-            self.states.append({"name": name, "state": state, "reason": reason, "summary": summary})
+            self.states.append({"name": name, "state": state, "reason": reason, "summary": summary,
+                                "skipped": skipped})
 
     def last(self, name: str) -> dict[str, Any]:
         with self.lock:

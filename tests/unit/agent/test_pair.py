@@ -5,6 +5,7 @@ on refused credentials then paused, backoff, status reasons, --force."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -137,7 +138,7 @@ def test_credentials_refused_twice_pause_the_pair_until_they_change(h: Harness,
     h.poll(r)
     assert not r.paused and (h.remote / "a.txt").exists()
     assert h.board.last("docs") | {"summary": None} == {"name": "docs", "state": "idle", "reason": None,
-                                                        "summary": None}
+                                                        "summary": None, "skipped": []}
 
 
 def test_a_paused_pair_retries_after_its_backoff(h: Harness) -> None:
@@ -284,3 +285,23 @@ def test_a_whole_run_puts_the_next_poll_off(h: Harness) -> None:
     r.true_up()
     r.step(h.now)
     assert r.next_poll == pytest.approx(h.now + 30.0), "the whole run just compared the remote"
+
+
+def test_names_the_other_side_cannot_hold_are_listed_until_they_are_gone(h: Harness) -> None:
+    write(h.local / "fine.txt", "fine")
+    bad = os.path.join(os.fsencode(h.local), b"bad-\xff.txt")
+    with open(bad, "wb") as f:
+        f.write(b"not utf-8")
+    r = h.runner()
+    r.first_run()
+    last = h.board.last("docs")
+    assert last["state"] == "idle" and (h.remote / "fine.txt").exists(), "the rest is synced, the pair goes on"
+    assert last["skipped"] == ["bad-\\xff.txt"], "listed, escaped"
+    write(h.local / "more.txt", "more")
+    r.on_local_change({"more.txt"}, False)
+    h.tick(r, 0.1)
+    assert h.board.last("docs")["skipped"] == ["bad-\\xff.txt"], "a partial run does not forget it"
+    os.unlink(bad)
+    r.true_up()
+    h.tick(r, 0.1)
+    assert h.board.last("docs")["skipped"] == [], "a whole run without it clears it"

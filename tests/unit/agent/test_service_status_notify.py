@@ -161,3 +161,13 @@ def test_a_status_file_that_cannot_be_written_stops_nothing(tmp_path: Path) -> N
     state.unlink()
     board.pair_state("docs", "idle")
     assert status.read(state)["pairs"]["docs"]["state"] == "idle", "written again once it can be"
+
+
+def test_skipped_names_are_shown_with_their_count(tmp_path: Path) -> None:
+    board = status.StatusFile(tmp_path, [("docs", "/l", "sf:docs")])
+    names = [f"bad-\\xff-{i}.txt" for i in range(7)]
+    board.pair_state("docs", "idle", summary=Summary(skipped_names=names), skipped=names)
+    text = status.render(status.read(tmp_path))
+    assert "skipped 7 name(s)" in text and "bad-\\xff-0.txt" in text and "and 2 more" in text
+    board.pair_state("docs", "idle", summary=Summary(), skipped=[])
+    assert "skipped" not in status.render(status.read(tmp_path))

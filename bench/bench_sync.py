@@ -5,12 +5,25 @@ of that tree; W3 1 % modified + 100 added + 100 deleted; W6 no-op over
 100,000 files (peak RSS too). Medians of --repeat runs; ratios against the
 fastest peer. Writes its table into docs/benchmarks.md.
 
-    python -m bench.bench_sync [--repeat 5] [--files 10000] [--big 100000] [--no-write]
+W7 (opt-in, `--huge 1000000`): a no-op sync over a million tiny files in
+10,000 folders, beside rsync. The tree, each tool's copy of it and
+syncagent's state are made once in a cache folder outside the repository
+(--cache, default $XDG_CACHE_HOME/syncagent-bench or ~/.cache/...) and
+reused by later runs; the initial sync that made each copy was timed then
+and is reported from the cache.
+
+    python -m bench.bench_sync [--repeat 5] [--files 10000] [--big 100000] [--huge 0] [--no-write]
+
+syncagent is byte-compiled first, as an installed wheel is (this machine
+sets PYTHONDONTWRITEBYTECODE, which would make every start compile ~100
+modules of an editable checkout).
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
+import json
 import os
 import random
 import shutil
@@ -19,9 +32,16 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import syncagent
 from bench.common import Run, median, timed, write_section
 
 SYNCAGENT = os.environ.get("SYNCAGENT_CMD", str(Path(sys.executable).with_name("syncagent")))
+HUGE_PER_FOLDER = 100      # W7: 1,000,000 files in 10,000 folders
+
+
+def precompile() -> None:
+    """Byte-code for syncagent as an installed wheel has it (PYTHONDONTWRITEBYTECODE is set here)."""
+    compileall.compile_dir(str(Path(syncagent.__file__).parent), quiet=1)
 
 
 def generate(root: Path, files: int, folders: int, lo: int, hi: int, seed: int = 1) -> None:
@@ -110,6 +130,63 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
     return results
 
 
+def default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "syncagent-bench"
+
+
+def generate_tiny(root: Path, files: int, per_folder: int) -> None:
+    """`files` files of 100-2000 bytes, `per_folder` to a folder; written to `root`.part, renamed when whole."""
+    part = root.with_name(root.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    rng = random.Random(7)
+    blob = os.urandom(4096)
+    for i in range(files):
+        if i % per_folder == 0:
+            folder = part / f"d{i // per_folder:05}"
+            folder.mkdir(parents=True)
+        size, offset = rng.randint(100, 2000), rng.randrange(2048)
+        fd = os.open(folder / f"f{i:07}", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            os.write(fd, blob[offset:offset + size])
+        finally:
+            os.close(fd)
+    part.rename(root)
+
+
+def huge_tree(cache: Path, files: int, repeat: int) -> dict[str, dict[str, Run]]:
+    """W7: no-op syncs over a cached tree of `files` tiny files, syncagent beside rsync.
+
+    Each tool's copy (and syncagent's state) is made by one timed initial sync the
+    first time and kept, with that timing, in `setup.json` beside it."""
+    root = cache / f"w7-{files}"
+    src = root / "src"
+    if not src.is_dir():
+        print(f"W7: generating {files:,} files in {root} (once)", file=sys.stderr)
+        root.mkdir(parents=True, exist_ok=True)
+        generate_tiny(src, files, HUGE_PER_FOLDER)
+    results: dict[str, dict[str, Run]] = {"initial": {}, "noop": {}}
+    for name in ("syncagent", "rsync"):
+        if name not in tools(root):
+            continue
+        work = root / f"work-{name}"
+        make = tools(work)[name]
+        setup = work / "setup.json"
+        if not setup.exists():
+            shutil.rmtree(work, ignore_errors=True)
+            (work / "dst").mkdir(parents=True)
+            print(f"W7: initial {name} sync of {files:,} files (once)", file=sys.stderr)
+            first = timed(make(src, work / "dst"))
+            setup.write_text(json.dumps({"seconds": first.seconds, "peak_rss_mb": first.peak_rss_mb}))
+        made = json.loads(setup.read_text())
+        results["initial"][name] = Run(made["seconds"], made["peak_rss_mb"], 0)
+        timed(make(src, work / "dst"))      # one untimed run: both tools start with a warm inode cache
+        results["noop"][name] = median([timed(make(src, work / "dst")) for _ in range(repeat)])
+        print(f"W7 {name}: no-op {results['noop'][name].seconds:.2f}s "
+              f"{results['noop'][name].peak_rss_mb:.0f} MB", file=sys.stderr)
+    return results
+
+
 def table(title: str, runs: dict[str, Run], target_rss: float | None = None) -> str:
     peers = {n: r for n, r in runs.items() if n != "syncagent"}
     fastest = min(peers.values(), key=lambda r: r.seconds) if peers else None
@@ -125,12 +202,22 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--repeat", type=int, default=5, help="runs per measure (medians)")
     ap.add_argument("--files", type=int, default=10_000, help="files of W1-W3")
     ap.add_argument("--big", type=int, default=100_000, help="files of W6 (0: skip)")
+    ap.add_argument("--huge", type=int, default=0, help="files of W7, beside rsync (0: skip; the issue's is 1000000)")
+    ap.add_argument("--huge-repeat", type=int, default=3, help="no-op runs of W7 (medians)")
+    ap.add_argument("--cache", type=Path, default=None, help="where W7's tree is kept between runs "
+                    "(default $XDG_CACHE_HOME/syncagent-bench)")
+    ap.add_argument("--only-huge", action="store_true", help="run W7 alone (its own section of docs/benchmarks.md)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     return ap
 
 
 def main() -> None:
     args = parser().parse_args()
+    precompile()
+    if args.huge:
+        huge_main(args)
+    if args.only_huge:
+        return
     small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False)
     large = bench_tree(args.big, 1000, max(3, args.repeat // 2), 100, 2000, big=True) if args.big else {}
     body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}`; "
@@ -145,6 +232,23 @@ def main() -> None:
     print(text)
     if not args.no_write:
         write_section("Sync engine: W1, W2, W3, W6 (issue 2)", text)
+
+
+def huge_main(args: argparse.Namespace) -> None:
+    cache = args.cache or default_cache()
+    load_before = os.getloadavg()[0]
+    runs = huge_tree(cache, args.huge, args.huge_repeat)
+    folders = max(1, args.huge // HUGE_PER_FOLDER)
+    body = [f"`python -m bench.bench_sync --huge {args.huge} --huge-repeat {args.huge_repeat} --only-huge`; "
+            f"{args.huge:,} files of 100-2000 bytes in {folders:,} folders, generated once into {cache} and "
+            f"reused; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores).", ""]
+    body.append(table(f"W7 no-op over {args.huge:,} files (targets: ≤ 1.0× rsync, ≤ 100 MB)", runs["noop"]))
+    body.append(table(f"(W7 set-up: initial sync of {args.huge:,} files, one run, when the cache was made)",
+                      runs["initial"]))
+    text = "\n".join(body)
+    print(text)
+    if not args.no_write:
+        write_section("Sync engine: W7, a no-op over a million files (issue 13)", text)
 
 
 if __name__ == "__main__":

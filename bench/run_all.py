@@ -33,7 +33,7 @@ class Bench:
 
 PLAN: dict[str, Bench] = {
     "bench_sync": Bench(("--repeat", "2", "--files", "1000", "--big", "0"),
-                        ("--repeat", "5", "--files", "10000", "--big", "100000")),
+                        ("--repeat", "5", "--files", "10000", "--big", "100000", "--huge", "1000000")),
     "bench_agent": Bench(("--files", "2000", "--changes", "10", "--idle", "10", "--warmup", "5", "--big", "10000"),
                          ("--files", "10000", "--changes", "50", "--idle", "600", "--warmup", "65",
                           "--big", "100000")),

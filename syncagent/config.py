@@ -1,8 +1,13 @@
 """The config file: named remotes and the pairs the agent keeps in sync.
 
 YAML is composed into nodes first so every value keeps its line and column;
-pydantic validates; each validation error becomes a ConfigError naming
-file:line:column and what was expected (exit code 78).
+pydantic validates (the schema: syncagent/config_models.py); each validation
+error becomes a ConfigError naming file:line:column and what was expected
+(exit code 78).
+
+PyYAML and pydantic are imported only when a config file is read (together
+~0.15-0.3 s of a start): a sync between two folders never pays for them,
+and `remote_names()` answers "is this a configured remote?" without pydantic.
 
     remotes:
       sf: {type: smartfile, url: https://app.smartfile.com/, root: /backup}
@@ -19,69 +24,19 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
-
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import TYPE_CHECKING, Any
 
 from syncagent.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from syncagent.config_models import Config
 
 SECRET_WORDS = ("password", "secret", "token", "key")
 _URL_PASSWORD = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/@:\s]*:)(?P<secret>[^/@\s]+)(?=@)")
 _URL_SECRET_PARAM = re.compile(r"(?P<head>[?&][^=&#\s]*(?:pass|secret|token|key|sig)[^=&#\s]*=)(?P<secret>[^&#\s]+)",
                                re.IGNORECASE)
-
-
-class RemoteConfig(BaseModel):
-    """`type:` names a registered provider type; the other keys are that
-    type's options, validated by its own model (see `_check_remotes`)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    type: str
-
-    @field_validator("type")
-    @classmethod
-    def _registered(cls, value: str) -> str:
-        from syncagent.providers.registry import types
-
-        if value not in types():
-            raise ValueError(f"expected one of: {', '.join(sorted(types()))}")
-        return value
-
-    def options(self) -> dict[str, Any]:
-        return {k: v for k, v in (self.model_extra or {}).items()}
-
-
-class PairConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = None
-    local: str
-    remote: str
-    mode: Literal["two-way", "upload", "download"] = "two-way"
-    poll_interval: float = Field(30.0, ge=0.5)
-    full_rescan_interval: float = Field(3600.0, ge=10)
-    exclude: list[str] = Field(default_factory=list)
-    max_delete: float = Field(50.0, ge=0, le=100)
-    delta: Literal["auto", "always", "never"] = "auto"
-
-    @field_validator("local")
-    @classmethod
-    def _expand(cls, value: str) -> str:
-        return os.path.abspath(os.path.expanduser(value))
-
-    def display_name(self) -> str:
-        return self.name or Path(self.local).name or self.local
-
-
-class Config(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    remotes: dict[str, RemoteConfig] = Field(default_factory=dict)
-    pairs: list[PairConfig] = Field(default_factory=list)
-    state_dir: str | None = None
-    log_format: Literal["console", "json"] | None = None
 
 
 def default_path() -> Path:
@@ -101,6 +56,8 @@ def load(path: str | os.PathLike[str] | None = None, *, missing_ok: bool = True)
         text = _read_text(file)
     except FileNotFoundError:
         if missing_ok:
+            from syncagent.config_models import Config
+
             return Config()
         raise ConfigError("no such config file", file=str(file)) from None
     return parse(text, str(file))
@@ -125,13 +82,11 @@ def _read_text(file: Path) -> str:
 
 
 def parse(text: str, filename: str = "<config>") -> Config:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(f"not valid YAML: {exc.problem}", file=filename,
-                          line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None) from None
+    from pydantic import ValidationError
+
+    from syncagent.config_models import Config
+
+    node, data = _compose(text, filename)
     if data is None:
         return Config()
     if not isinstance(data, dict):
@@ -144,8 +99,44 @@ def parse(text: str, filename: str = "<config>") -> Config:
     return cfg
 
 
+def _compose(text: str, filename: str) -> tuple[Any, Any]:
+    """The YAML's node tree (lines and columns, for errors) and its data, from one parse."""
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"not valid YAML: {exc.problem}", file=filename,
+                          line=mark.line + 1 if mark else None, column=mark.column + 1 if mark else None) from None
+    finally:
+        loader.dispose()
+
+
+def remote_names(path: str | os.PathLike[str] | None = None) -> set[str]:
+    """The names under `remotes:` of the config file, read without validating it
+    (no pydantic): empty when there is no file, or it is not YAML, or not a mapping."""
+    file = Path(path) if path is not None else default_path()
+    try:
+        text = _read_text(file)
+    except (FileNotFoundError, ConfigError):
+        return set()
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return set()
+    remotes = data.get("remotes") if isinstance(data, dict) else None
+    return {str(name) for name in remotes} if isinstance(remotes, dict) else set()
+
+
 def _check_remotes(cfg: Config, node: Any, filename: str) -> None:
     """Each remote's keys against its type's own model, positions as for the rest."""
+    from pydantic import ValidationError
+
     from syncagent.providers.registry import get
 
     for name, remote in cfg.remotes.items():
@@ -192,6 +183,8 @@ def _dotted(loc: tuple[Any, ...]) -> str:
 
 def _position(node: Any, loc: tuple[Any, ...], prefer_key: bool = False) -> tuple[int | None, int | None]:
     """Line and column of the deepest node `loc` reaches (the key for an unknown key)."""
+    import yaml
+
     best = node
     key_node = None
     for part in loc:
@@ -238,13 +231,15 @@ def mask_url(text: str) -> str:
 
 
 def _declared_secrets(kind: Any) -> tuple[str, ...]:
-    from syncagent.providers.registry import types
+    from syncagent.providers.registry import find_type
 
-    found = types().get(kind) if isinstance(kind, str) else None
+    found = find_type(kind) if isinstance(kind, str) else None
     return found.secrets if found is not None else ()
 
 
 def raw(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         data = yaml.safe_load(_read_text(path)) or {}
     except FileNotFoundError:
@@ -258,6 +253,8 @@ def raw(path: Path) -> dict[str, Any]:
 
 def save(path: Path, data: dict[str, Any]) -> None:
     """Validate, then write atomically (comments in the file are not kept)."""
+    import yaml
+
     text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     parse(text, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -282,15 +279,17 @@ def add_remote(path: Path, name: str, options: dict[str, Any]) -> None:
 def check_new_remote(name: str, options: dict[str, Any]) -> None:
     """What `config add` refuses (exit 2): a bad name, an unknown type or key,
     a secret (it goes to `syncagent auth`), a value the type's model rejects."""
+    from pydantic import ValidationError
+
     from syncagent.errors import UsageError
-    from syncagent.providers.registry import types
+    from syncagent.providers.registry import KINDS, find_type
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) or name == "local":
         raise UsageError(f"bad remote name {name!r}: letters, digits, '_', '.', '-'; not `local`")
     kind = str(options.get("type") or "")
-    ptype = types().get(kind)
+    ptype = find_type(kind)
     if ptype is None:
-        raise UsageError(f"unknown type {kind!r}; known: {', '.join(sorted(types()))}")
+        raise UsageError(f"unknown type {kind!r}; known: {', '.join(sorted(KINDS))}")
     keys = [k for k in options if k != "type"]
     plain = [f for f in ptype.fields if f not in ptype.secrets]
     for key in keys:

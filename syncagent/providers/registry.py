@@ -15,7 +15,8 @@ A provider package declares, in its light `__init__.py` (rclone's
         emulator="mega",                    # tests.emulators name the conformance suite runs against
     )
 
-and `_declared()` below imports it: one line per provider. Nothing else in
+and the registry below names it: its name in KINDS and its import in
+`_load()`, which runs only when that type is used. Nothing else in
 syncagent names a provider.
 """
 
@@ -187,29 +188,54 @@ def env_name(remote: str, option: str) -> str:
     return f"SYNCAGENT_REMOTE_{clean}_{option}".upper()
 
 
-def _declared() -> tuple[ProviderType, ...]:
-    # Imported here rather than at the top: each package imports this module for ProviderType.
-    from syncagent.providers.local import PROVIDER as LOCAL
-    from syncagent.providers.mega import PROVIDER as MEGA
-    from syncagent.providers.metadisk import PROVIDER as METADISK
-    from syncagent.providers.onedrive import PROVIDER as ONEDRIVE
-    from syncagent.providers.s3 import PROVIDER as S3
-    from syncagent.providers.smartfile import PROVIDER as SMARTFILE
-    from syncagent.providers.webdav import PROVIDER as WEBDAV
+# Every provider type, in the order `types()` lists them; each also has its import in _load().
+KINDS = ("local", "smartfile", "mega", "metadisk", "onedrive", "webdav", "s3")
 
-    return (LOCAL, SMARTFILE, MEGA, METADISK, ONEDRIVE, WEBDAV, S3)
+
+def _load(kind: str) -> ProviderType:
+    """The declaration of type `kind`, its package imported now: a command imports only the
+    types it uses (a `type: local` remote never loads MEGA's crypto or pydantic models of the
+    others). Import statements, not strings, so the import graph shows every provider; here
+    rather than at the top, as each package imports this module for ProviderType."""
+    if kind == "local":
+        from syncagent.providers.local import PROVIDER
+    elif kind == "smartfile":
+        from syncagent.providers.smartfile import PROVIDER
+    elif kind == "mega":
+        from syncagent.providers.mega import PROVIDER
+    elif kind == "metadisk":
+        from syncagent.providers.metadisk import PROVIDER
+    elif kind == "onedrive":
+        from syncagent.providers.onedrive import PROVIDER
+    elif kind == "webdav":
+        from syncagent.providers.webdav import PROVIDER
+    elif kind == "s3":
+        from syncagent.providers.s3 import PROVIDER
+    else:
+        raise KeyError(kind)
+    return PROVIDER
+
+
+def _declared() -> tuple[ProviderType, ...]:
+    return tuple(get(kind) for kind in KINDS)
 
 
 @functools.cache
 def types() -> dict[str, ProviderType]:
-    """Every registered provider type by name."""
+    """Every registered provider type by name (imports every provider package)."""
     return {t.name: t for t in _declared()}
 
 
+@functools.cache
+def find_type(kind: str) -> ProviderType | None:
+    """Type `kind`, importing only its package; None if no such type."""
+    return _load(kind) if kind in KINDS else None
+
+
 def get(kind: str) -> ProviderType:
-    found = types().get(kind)
+    found = find_type(kind)
     if found is None:
-        raise errors.ConfigError(f"unknown provider type {kind!r}; known: {', '.join(sorted(types()))}")
+        raise errors.ConfigError(f"unknown provider type {kind!r}; known: {', '.join(sorted(KINDS))}")
     return found
 
 

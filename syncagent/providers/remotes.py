@@ -59,6 +59,8 @@ def refuse_bare_remote_name(spec: str, config_path: str | None) -> None:
         return
     from syncagent import config
 
+    if spec not in config.remote_names(config_path):   # no config file, or no remote of that name: no pydantic
+        return
     try:
         names = config.load(config_path).remotes
     except errors.ConfigError:

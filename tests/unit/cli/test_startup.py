@@ -1,0 +1,118 @@
+"""A no-op `sync` pays at start-up only for what it uses: the modules its
+process imports (start-up is most of a no-op sync of a small tree), and
+the lazy command table that keeps the other commands' modules out."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from syncagent.cli import main as cli_main
+from syncagent.providers import registry
+from tests.helpers import write
+
+# Never needed by a sync between two folders with nothing to do.
+NOT_FOR_A_FOLDER_PAIR = (
+    "pydantic", "yaml", "syncagent.config", "syncagent.config_models", "syncagent.credentials",
+    "syncagent.providers.registry", "syncagent.cli.agent_cmd", "syncagent.cli.setup_cmd", "syncagent.cli.remote",
+    "syncagent.cli.remote_extras", "syncagent.cli.transfer", "syncagent.cli.account_cmd", "syncagent.agent",
+    "syncagent.delta", "webbrowser", "structlog", "rich", "requests", "urllib3", "keyring", "boto3", "botocore",
+    "Crypto", "ecdsa", "watchdog", "apscheduler", "pathspec",
+)
+OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
+
+RUN_AND_LIST = """
+import json, sys
+sys.argv = ["syncagent", *json.loads(sys.argv[1])]
+from syncagent.cli.main import main
+try:
+    main()
+finally:
+    with open(OUT, "w") as f:
+        json.dump(sorted(sys.modules), f)
+"""
+
+
+def imported_by(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
+    """Exit code of `syncagent ARGS` run in its own interpreter, and every module it imported."""
+    out = cwd / "modules.json"
+    code = RUN_AND_LIST.replace("OUT", repr(str(out)))
+    proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=120)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.returncode, set(json.loads(out.read_text()))
+
+
+def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
+    """The modules of `names` (packages included with their submodules) found in `modules`."""
+    return sorted(m for m in modules if any(m == n or m.startswith(n + ".") for n in names))
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    write(tmp_path / "src/a/one.txt", "1")
+    write(tmp_path / "src/two.txt", "2")
+    env = {"SYNCAGENT_CONFIG": str(tmp_path / "no-config.yaml"), "SYNCAGENT_STATE_DIR": str(tmp_path / "state")}
+    return tmp_path, env
+
+
+def test_a_noop_folder_sync_imports_nothing_it_does_not_use(pair: tuple[Path, dict[str, str]]) -> None:
+    home, env = pair
+    args = ["sync", str(home / "src"), str(home / "dst"), "-q", "--mode", "upload"]
+    assert imported_by(args, home, env)[0] == 0      # the first run copies
+    code, modules = imported_by(args, home, env)     # the no-op
+    assert code == 0
+    assert "syncagent.engine.sync" in modules, "the probe saw the sync run"
+    assert loaded(modules, NOT_FOR_A_FOLDER_PAIR) == []
+
+
+def test_a_bare_folder_name_is_checked_against_the_config_without_pydantic(pair: tuple[Path, dict[str, str]]) -> None:
+    home, env = pair
+    config = home / "config.yaml"
+    config.write_text(f"remotes:\n  nas: {{type: local, root: {home / 'nas'}}}\n")
+    for env_config in (env, {**env, "SYNCAGENT_CONFIG": str(config)}):   # no config file, then one without `dst`
+        code, modules = imported_by(["sync", "src", "dst", "-q"], home, env_config)
+        assert code == 0
+        assert loaded(modules, ("pydantic", "syncagent.config_models", "syncagent.providers.registry")) == []
+
+
+def test_a_named_local_remote_loads_only_its_own_provider(pair: tuple[Path, dict[str, str]]) -> None:
+    home, env = pair
+    config = home / "config.yaml"
+    config.write_text(f"remotes:\n  nas: {{type: local, root: {home / 'nas'}}}\n")
+    (home / "nas").mkdir()
+    code, modules = imported_by(["sync", "src", "nas:", "-q"], home, {**env, "SYNCAGENT_CONFIG": str(config)})
+    assert code == 0
+    assert "syncagent.providers.local" in modules
+    assert loaded(modules, (*OTHER_PROVIDERS, "requests", "keyring", "boto3", "Crypto", "webbrowser")) == []
+
+
+def test_the_command_table_is_what_the_modules_register() -> None:
+    for module in set(cli_main.COMMANDS.values()):
+        group = click.Group()
+        cli_main.registrar(module)(group)
+        assert set(group.commands) == {n for n, m in cli_main.COMMANDS.items() if m == module}, module
+
+
+def test_help_lists_every_command_and_a_typo_gets_a_suggestion() -> None:
+    from click.testing import CliRunner
+
+    out = CliRunner().invoke(cli_main.main, ["--help"]).output
+    listed = {line.split()[0] for line in out.split("Commands:")[1].splitlines() if line.strip()}
+    assert listed == set(cli_main.COMMANDS)
+    typo = CliRunner().invoke(cli_main.main, ["synk"])
+    assert typo.exit_code == 2 and "Did you mean 'sync'?" in typo.output
+
+
+def test_every_registered_kind_is_its_packages_declaration() -> None:
+    for kind in registry.KINDS:
+        found = registry.find_type(kind)
+        assert found is not None and found.name == kind
+    assert registry.find_type("nosuch") is None
+    assert list(registry.types()) == list(registry.KINDS)

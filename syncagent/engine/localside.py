@@ -23,7 +23,7 @@ from typing import IO, Protocol
 from syncagent import errors, hashing
 from syncagent.engine import safedirs
 from syncagent.engine.records import DIR, Entry
-from syncagent.engine.scan import Scan, scan_tree, stat_entry
+from syncagent.engine.scan import Scan, scan_tree, stat_entry, walk
 from syncagent.fileio import copy_into, map_oserror, syncfs
 from syncagent.paths import nfc, temp_name
 from syncagent.providers.base import (
@@ -167,11 +167,15 @@ class LocalSide:
         return scan
 
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
-        scan = self.scan(path)
-        entries, scan.entries = scan.entries, {}  # keep the name maps, not a second copy of the tree
+        """Streamed in ascending code-point order of the NFC path (scan.walk):
+        one folder at a time is held, never the tree."""
+        if not self.root.is_dir():
+            raise errors.NotFound("the folder does not exist", path=str(self.root))
+        scan = Scan(self.root)
+        if not path:
+            self.last_scan = scan
         disk = scan.disk
-        while entries:  # popped as they go: the scan's copy of the tree shrinks as the listing grows
-            rel, e = entries.popitem()
+        for rel, e in walk(self.root, start=path, into=scan):
             entry = to_remote(rel, e)
             spelled = disk.get(rel) if disk else None
             if spelled is not None and spelled.rpartition("/")[2] != rel.rpartition("/")[2]:

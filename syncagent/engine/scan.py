@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import stat as statmod
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -60,76 +60,129 @@ class Scan:
 
 
 def scan_tree(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None) -> Scan:
-    """Scan `root` (which must exist). Never follows a link.
+    """Scan `root` (which must exist) into `Scan.entries`. Never follows a link."""
+    result = into if into is not None else Scan(root)
+    result.entries.update(walk(root, rules, start, result))
+    if start and start in result.skipped:
+        result.entries.pop(start, None)   # the folder asked for could not be read
+    return result
 
-    The loop is the hot path of a no-op sync (100,000 files: most of the run),
-    hence the local aliases and the ASCII fast path: only non-ASCII names can
-    differ from their NFC form or collide under it.
+
+# One item of a folder's sorted listing: (nfc relative path, its Entry, absolute on-disk path, on-disk
+# relative path). A folder has a second item, (path + "/", None, "", ""): where its contents come.
+_Item = tuple[str, Entry | None, str, str]
+
+
+def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None
+         ) -> Iterator[tuple[str, Entry]]:
+    """Yield (nfc relative path, Entry) of every file and folder below
+    `root` (or below its subfolder `start`), in ascending code-point order
+    of the path: the order of `sorted()` on the path strings and of SQLite
+    on the base's primary key, so a scan, a listing and the base can be
+    merged in one pass (engine/merge.py). Never follows a link.
+
+    That order is not a depth-first walk: "a-b" sorts between the folder
+    "a" and its contents ("a/..."), because "-" < "/". Each folder is read
+    whole and sorted, with one extra item per subfolder (its path + "/")
+    that marks where its contents come; a subfolder is read as soon as its
+    own entry comes up (an unreadable one is skipped, never yielded), and
+    held until its contents are due. Memory follows the largest folder and
+    the depth, not the tree. `into` collects what is not an entry (skipped,
+    ignored and temp names, on-disk spellings) as the walk goes.
     """
     result = into if into is not None else Scan(root)
-    entries, skipped, disk, temps = result.entries, result.skipped, result.disk, result.temps
-    use_rules = bool(rules)
-    new, S_ISREG = tuple.__new__, statmod.S_ISREG
-    # (on-disk absolute dir, on-disk rel prefix, nfc rel prefix); `start` is an ASCII/NFC subfolder
     top = f"{root}/{start}" if start else str(root)
     prefix = start + "/" if start else ""
-    stack: list[tuple[str, str, str]] = [(top, prefix, prefix)]
+    try:
+        first = _read_folder(top, prefix, prefix, result, rules)
+    except OSError as exc:
+        if not start:
+            raise
+        result.skipped[start] = f"cannot read folder: {exc.strerror}"
+        return
+    stack = [iter(first)]
+    pending: dict[str, list[_Item]] = {}   # folder path + "/" -> its listing, read, contents not yet due
     while stack:
-        abs_dir, disk_prefix, rel_prefix = stack.pop()
-        try:
-            it = os.scandir(abs_dir)
-        except OSError as exc:
-            if not rel_prefix:
-                raise
-            skipped[rel_prefix[:-1]] = f"cannot read folder: {exc.strerror}"
-            entries.pop(rel_prefix[:-1], None)
-            continue
-        composed: dict[str, str] = {}
-        with it:
-            for de in it:
-                name = de.name
-                if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
-                    temps.append(disk_prefix + name)
-                    continue
-                if name.isascii():
-                    rel = rel_prefix + name
-                else:
-                    if not is_utf8(name):
-                        rel = rel_prefix + name
-                        skipped[rel] = result.unfit[rel] = "the name is not valid UTF-8"
-                        continue
-                    key = unicodedata.normalize("NFC", name)
-                    rel = rel_prefix + key
-                    if key in composed:
-                        skipped[rel] = result.unfit[rel] = "two names that differ only in Unicode normalization"
-                        entries.pop(rel, None)
-                        continue
-                    composed[key] = name
-                    if key != name:
-                        disk[rel] = disk_prefix + name
+        for rel, entry, abs_path, disk_rel in stack[-1]:
+            if entry is None:
+                contents = pending.pop(rel, None)
+                if contents:
+                    stack.append(iter(contents))
+                    break
+                continue
+            if entry.kind == DIR:
                 try:
-                    if de.is_symlink():
-                        skipped[rel] = "symbolic link (not followed)"
-                        continue
-                    if de.is_dir(follow_symlinks=False):
-                        if use_rules and rules is not None and rules.matches(rel, True):
-                            result.ignored.add(rel)
-                            continue
-                        entries[rel] = new(Entry, (DIR, 0, 0, de.inode()))
-                        stack.append((de.path, disk_prefix + name + "/", rel + "/"))
-                        continue
-                    st = de.stat(follow_symlinks=False)
+                    pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules)
                 except OSError as exc:
-                    skipped[rel] = f"cannot read: {exc.strerror}"
+                    result.skipped[rel] = f"cannot read folder: {exc.strerror}"
                     continue
-                if not S_ISREG(st.st_mode):
-                    skipped[rel] = "special file (fifo, socket or device)"
+            yield rel, entry
+        else:
+            stack.pop()
+
+
+def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
+                 rules: IgnoreRules | None) -> list[_Item]:
+    """One folder's entries, sorted by path (see walk()). One lstat per
+    file (os.scandir gives the type and inode for free); no file is opened.
+
+    This loop is the hot path of a no-op sync (100,000 files: most of the
+    run), hence the local aliases and the ASCII fast path: only non-ASCII
+    names can differ from their NFC form or collide under it."""
+    skipped, disk, temps = result.skipped, result.disk, result.temps
+    use_rules = bool(rules)
+    new, S_ISREG = tuple.__new__, statmod.S_ISREG
+    items: list[_Item] = []
+    composed: dict[str, str] = {}
+    clashes: set[str] = set()
+    with os.scandir(abs_dir) as it:
+        for de in it:
+            name = de.name
+            if name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX):
+                temps.append(disk_prefix + name)
+                continue
+            if name.isascii():
+                rel = rel_prefix + name
+            else:
+                if not is_utf8(name):
+                    rel = rel_prefix + name
+                    skipped[rel] = result.unfit[rel] = "the name is not valid UTF-8"
                     continue
-                if use_rules and rules is not None and name != IGNORE_FILE and rules.matches(rel, False):
-                    result.ignored.add(rel)
+                key = unicodedata.normalize("NFC", name)
+                rel = rel_prefix + key
+                if key in composed:
+                    skipped[rel] = result.unfit[rel] = "two names that differ only in Unicode normalization"
+                    clashes.add(rel)
                     continue
-                entries[rel] = new(Entry, (FILE, st.st_size, st.st_mtime_ns, st.st_ino))
-    return result
+                composed[key] = name
+                if key != name:
+                    disk[rel] = disk_prefix + name
+            try:
+                if de.is_symlink():
+                    skipped[rel] = "symbolic link (not followed)"
+                    continue
+                if de.is_dir(follow_symlinks=False):
+                    if use_rules and rules is not None and rules.matches(rel, True):
+                        result.ignored.add(rel)
+                        continue
+                    items.append((rel, new(Entry, (DIR, 0, 0, de.inode())), de.path, disk_prefix + name))
+                    items.append((rel + "/", None, "", ""))
+                    continue
+                st = de.stat(follow_symlinks=False)
+            except OSError as exc:
+                skipped[rel] = f"cannot read: {exc.strerror}"
+                continue
+            if not S_ISREG(st.st_mode):
+                skipped[rel] = "special file (fifo, socket or device)"
+                continue
+            if use_rules and rules is not None and name != IGNORE_FILE and rules.matches(rel, False):
+                result.ignored.add(rel)
+                continue
+            items.append((rel, new(Entry, (FILE, st.st_size, st.st_mtime_ns, st.st_ino)), "", ""))
+    if clashes:
+        items = [i for i in items if i[0] not in clashes and not (i[1] is None and i[0][:-1] in clashes)]
+    items.sort()   # paths are unique within a folder: only the first field is ever compared
+    return items
 
 
 def scan_paths(root: Path, paths: Iterable[str], rules: IgnoreRules | None = None) -> Scan:

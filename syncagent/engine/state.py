@@ -231,9 +231,12 @@ class Store:
         return {row[0]: Base._make(row[1:]) for row in cur}
 
     def iter_base_brief(self, pair: int) -> Iterator[tuple[str, str, int, int, int, str]]:
-        """(path, kind, size, mtime_ns, ino, rrev) of every row, streamed: enough
-        to tell an unchanged path without holding a full row for each."""
-        cur = database.execute_sql("SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ?", (pair,))
+        """(path, kind, size, mtime_ns, ino, rrev) of every row, streamed in
+        ascending path order (the primary key's: BINARY, i.e. UTF-8 bytes,
+        which is code-point order, as Python compares str): enough to tell an
+        unchanged path without holding a full row for each."""
+        cur = database.execute_sql(
+            "SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ? ORDER BY path", (pair,))
         yield from cur
 
     def load_base_paths(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:

@@ -10,6 +10,7 @@ import contextlib
 import os
 import threading
 import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,11 @@ from syncagent.engine import crashpoint, feed, journal
 from syncagent.engine.feed import RemoteChanges
 from syncagent.engine.identity import DEFAULT_COMPARE_LIMIT, Identity
 from syncagent.engine.localside import LocalSide, OwnWrites
+from syncagent.engine.merge import Merged, merge, sorted_listing
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.engine.records import FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
-from syncagent.engine.scan import Scan, scan_tree
+from syncagent.engine.scan import Scan, walk
 from syncagent.engine.state import Store, pair_lock, readable
 from syncagent.engine.trash import Trash
 from syncagent.engine.views import build_views
@@ -139,52 +141,23 @@ class Engine:
         t = time.monotonic()
         has_base = self.store.count_base(self.pair) > 0
         self._check_roots(has_base)
-        local_scan, remote_list = self._scan_both()
+        local_scan, merged = self._merge_sides()
         remote_skipped = self.remote.skipped()
-        t = self._phase("scan", t, f"{len(local_scan.entries)} local, {len(remote_list)} remote")
+        t = self._phase("scan", t, f"{merged.local_count} local, {merged.remote_count} remote, "
+                                   f"{len(merged.changed)} base rows differ")
         self._remove_stale_temps(local_scan)
-        if not has_base and local_scan.entries and remote_list and not self.options.dry_run:
+        if not has_base and merged.local_count and merged.remote_count and not self.options.dry_run:
             self.reporter.warn(f"no earlier sync of this pair is recorded (state: {self.store.path}): both sides "
                                "are merged as in a first sync, so a file deleted on one side comes back from "
                                "the other")
-        has_files = {"local": any(e.kind == FILE for e in local_scan.entries.values()),
-                     "remote": any(e.kind == "file" for e in remote_list)}
-        base, base_files, remote_list = self._set_aside_quiet(local_scan.entries, remote_list)
-        t = self._phase("base", t, f"{len(base)} rows differ, {base_files} files synced before")
-        local, remote, base, hidden = self._views(local_scan, remote_list, remote_skipped, base)
+        has_files = {"local": merged.local_files, "remote": merged.remote_files}
+        base = self.store.load_base_paths(self.pair, merged.changed)
+        t = self._phase("base", t, f"{len(base)} rows loaded, {merged.base_files} files synced before")
+        local, remote, base, hidden = self._views(local_scan, merged.remote, remote_skipped, base)
         base = self._settle_racy(local, remote, base)
-        self._guard_empty(has_files, base_files)
+        self._guard_empty(has_files, merged.base_files)
         self._phase("views", t)
-        self._plan_and_run(summary, local, remote, base, hidden, base_files)
-
-    def _set_aside_quiet(self, local: dict[str, Entry], remote_list: list[RemoteEntry]
-                         ) -> tuple[dict[str, Base], int, list[RemoteEntry]]:
-        """Stream the base once and drop every path unchanged on both sides
-        from the views (`local` is pruned in place): a quiet path of a big
-        tree costs one comparison and no memory afterwards. Returns the full
-        base rows of the rest, the number of files in the base, and the
-        remaining remote entries.
-
-        A case-insensitive remote keeps every name in view: the name-clash
-        check needs them all."""
-        remote = {e.path: e for e in remote_list}
-        prune = not self.remote.capabilities.case_insensitive
-        lget, rget = local.get, remote.get
-        changed: list[str] = []
-        files = 0
-        for path, kind, size, mtime_ns, ino, rrev in self.store.iter_base_brief(self.pair):
-            l, r = lget(path), rget(path)
-            if kind == FILE:
-                files += 1
-                quiet = not (l is None or r is None or l.kind != FILE or r.kind != FILE or l.size != size
-                             or l.mtime_ns != mtime_ns or l.ino != ino or r.rev != rrev)
-            else:
-                quiet = not (l is None or r is None or l.kind != kind or r.kind != kind)
-            if not quiet:
-                changed.append(path)
-            elif prune:
-                del local[path], remote[path]
-        return self.store.load_base_paths(self.pair, changed), files, list(remote.values())
+        self._plan_and_run(summary, local, remote, base, hidden, merged.base_files)
 
     def _sync_paths(self, summary: Summary, paths: set[str]) -> None:
         """Sync a few dirty paths: stat them (and scan the folders among
@@ -276,23 +249,37 @@ class Engine:
             if not self.options.dry_run:
                 self.remote.ensure_root()
 
-    def _scan_both(self) -> tuple[Scan, list[RemoteEntry]]:
+    def _merge_sides(self) -> tuple[Scan, Merged]:
+        """Walk the local tree, list the remote and read the base, merged in
+        one pass (merge.py): what comes back is only what is not quiet. The
+        local scan's `entries` are those paths; the rest of the Scan (skipped
+        names, spellings, temps) is filled by the walk."""
         rules = IgnoreRules.load(self.local_root, self.options.excludes)
         self.rules = rules
+        local_scan = Scan(self.local_root)
+        self.local.last_scan = local_scan
+        caps = self.remote.capabilities
+        base = self.store.iter_base_brief(self.pair)
+        streamed = caps.sorted_listing and not (caps.change_feed and not self.options.dry_run)
+        local: Iterable[tuple[str, Entry]] = ()
         if not self.local_root.is_dir():  # dry run of a first sync
-            return Scan(self.local_root), self._list_remote()
-        if self.remote.capabilities.expensive_bytes:
-            # A network listing waits on I/O: overlap it with the local scan.
+            remote: Iterable[RemoteEntry] = sorted_listing(self._list_remote())
+        elif streamed:
+            local = walk(self.local_root, rules, into=local_scan)
+            remote = self.remote.list() if self.remote.root_exists() else ()
+        elif caps.expensive_bytes:
+            # A network listing waits on I/O: overlap it with the local walk (held meanwhile).
             with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
-                remote_future = pool.submit(self._list_remote)
-                local_scan = scan_tree(self.local_root, rules)
-                remote_list = remote_future.result()
+                remote_future = pool.submit(lambda: sorted_listing(self._list_remote()))
+                local = list(walk(self.local_root, rules, into=local_scan))
+                remote = remote_future.result()
         else:
             # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.
-            local_scan = scan_tree(self.local_root, rules)
-            remote_list = self._list_remote()
-        self.local.last_scan = local_scan
-        return local_scan, remote_list
+            remote = sorted_listing(self._list_remote())
+            local = walk(self.local_root, rules, into=local_scan)
+        merged = merge(local, remote, base, prune=not caps.case_insensitive)
+        local_scan.entries = merged.local
+        return local_scan, merged
 
     def _list_remote(self) -> list[RemoteEntry]:
         """The whole remote tree. A change-feed provider lists it by starting

@@ -93,6 +93,9 @@ class Capabilities:
     links: bool = False                   # link(path) gives a share URL
     transfers: int = 4                    # parallel transfers that pay off
     mtime_revs: bool = False              # rev is derived from mtime (racy within a clock tick)
+    # list() yields paths in ascending code-point order of their NFC form (see Provider.list); without
+    # it the engine sorts the listing itself before merging it with the local scan and the base.
+    sorted_listing: bool = False
     quota: bool = False
 
 
@@ -231,7 +234,14 @@ class Provider(abc.ABC):
     # ---- listing ---------------------------------------------------------
     @abc.abstractmethod
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
-        """Every entry below `path` (recursive, not including `path`)."""
+        """Every entry below `path` (recursive, not including `path`).
+
+        Order: where `capabilities.sorted_listing` is declared, entries come
+        in ascending code-point order of their NFC path, the order `sorted()`
+        gives the path strings (and SQLite the base rows): "a", "a-b", "a/x",
+        "a0" (not depth-first: "-" sorts before "/"). The engine then merges
+        the listing with the local scan and the base as it streams, holding
+        neither tree. Without it the order is free and the engine sorts."""
 
     @abc.abstractmethod
     def stat(self, path: str) -> RemoteEntry:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import unicodedata
 from typing import Any, cast
 
 import pytest
@@ -87,6 +88,19 @@ class TestSteps:
         assert listing[hostile(target).split("/")[0]].kind is Kind.DIR
         with pytest.raises(errors.NotFound):
             target.provider.stat("dir/missing.txt")
+
+    def test_04b_listing_order(self, target: Target) -> None:
+        """A provider that declares `sorted_listing` lists in ascending
+        code-point order of the NFC path ("a", "a-b", "a/b": not depth-first)."""
+        if not target.provider.capabilities.sorted_listing:
+            pytest.skip("no sorted listing declared: the engine sorts")
+        put(target, "a-b.txt", b"around the slash")
+        try:
+            keys = [unicodedata.normalize("NFC", e.path) for e in target.provider.list()]
+            assert keys == sorted(keys) and len(set(keys)) == len(keys)
+            assert keys.index("a") < keys.index("a-b.txt") < keys.index("a/b")
+        finally:
+            target.provider.delete("a-b.txt")
 
     def test_05_read_back(self, target: Target) -> None:
         assert get(target, "dir/empty.bin") == b""

@@ -135,6 +135,7 @@ def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
     items: list[_Item] = []
     composed: dict[str, str] = {}
     clashes: set[str] = set()
+    folded: list[str] = []
     with os.scandir(abs_dir) as it:
         for de in it:
             name = de.name
@@ -157,6 +158,8 @@ def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
                 composed[key] = name
                 if key != name:
                     disk[rel] = disk_prefix + name
+                    if key.isascii():
+                        folded.append(rel)   # "\u212a" is "K" under NFC: an ASCII "K" may be here too
             try:
                 if de.is_symlink():
                     skipped[rel] = "symbolic link (not followed)"
@@ -179,6 +182,11 @@ def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
                 result.ignored.add(rel)
                 continue
             items.append((rel, new(Entry, (FILE, st.st_size, st.st_mtime_ns, st.st_ino)), "", ""))
+    if folded:
+        for rel in folded:
+            if sum(1 for i in items if i[0] == rel) > 1:
+                skipped[rel] = result.unfit[rel] = "two names that differ only in Unicode normalization"
+                clashes.add(rel)
     if clashes:
         items = [i for i in items if i[0] not in clashes and not (i[1] is None and i[0][:-1] in clashes)]
     items.sort()   # paths are unique within a folder: only the first field is ever compared

@@ -79,9 +79,11 @@ def test_two_names_equal_under_nfc_are_skipped_with_what_lies_below(tmp_path: Pa
     write(tmp_path / "é" / "inside.txt", "one")
     write(tmp_path / NFD_E / "inside.txt", "two")
     write(tmp_path / "f.txt", "fine")
+    write(tmp_path / "K", "ascii")
+    write(tmp_path / "\u212a", "kelvin sign: 'K' under NFC")
     into = Scan(tmp_path)
     assert [rel for rel, _ in walk(tmp_path, into=into)] == ["f.txt"]
-    assert "é" in into.skipped and into.is_skipped("é/inside.txt")
+    assert "é" in into.skipped and into.is_skipped("é/inside.txt") and "K" in into.skipped
 
 
 def test_a_folder_that_cannot_be_read_is_skipped_not_yielded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -110,7 +110,7 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
                     stack.append(iter(contents))
                     break
                 continue
-            if entry.kind == DIR:
+            if abs_path:   # a folder (a file's item has no path: nothing to read)
                 try:
                     pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules)
                 except OSError as exc:

@@ -237,7 +237,7 @@ class Store:
         unchanged path without holding a full row for each."""
         cur = database.execute_sql(
             "SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ? ORDER BY path", (pair,))
-        yield from cur
+        return iter(cur)   # the cursor itself: no generator frame per row
 
     def load_base_paths(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:
         """Full rows of some paths, in batches of one query each."""

@@ -161,17 +161,20 @@ def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
                     if key.isascii():
                         folded.append(rel)   # "\u212a" is "K" under NFC: an ASCII "K" may be here too
             try:
-                if de.is_symlink():
+                if de.is_file(follow_symlinks=False):   # most names: one type test (d_type), then the lstat
+                    st = de.stat(follow_symlinks=False)
+                elif de.is_symlink():
                     skipped[rel] = "symbolic link (not followed)"
                     continue
-                if de.is_dir(follow_symlinks=False):
+                elif de.is_dir(follow_symlinks=False):
                     if use_rules and rules is not None and rules.matches(rel, True):
                         result.ignored.add(rel)
                         continue
                     items.append((rel, new(Entry, (DIR, 0, 0, de.inode())), de.path, disk_prefix + name))
                     items.append((rel + "/", None, "", ""))
                     continue
-                st = de.stat(follow_symlinks=False)
+                else:
+                    st = de.stat(follow_symlinks=False)
             except OSError as exc:
                 skipped[rel] = f"cannot read: {exc.strerror}"
                 continue

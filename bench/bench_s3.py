@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench.bench_webdav import Table, initial_and_noop, load, make_tree, precompile, syncagent_cmd, syncagent_env
-from bench.common import Run, timed, write_section
+from bench.common import Run, command_line, timed, write_section
 from tests.servers import ServerProcess, tool, unique
 from tests.servers.s3 import ACCESS_KEY, OPTIONS, SECRET_KEY, client_for, server
 
@@ -97,7 +97,8 @@ def main() -> None:
         (work / "rclone.conf").touch()
         for name in args.servers.split(","):
             bench_server(table, name, local, big, work, args.repeat)
-    body = (f"{args.files:,} files of 1 KiB in folders of 100, and one {args.size_mib} MiB file, over loopback "
+    body = (f"`{command_line('bench.bench_s3')}`\n\n"
+            f"{args.files:,} files of 1 KiB in folders of 100, and one {args.size_mib} MiB file, over loopback "
             "to real servers started for the run; syncagent (16 MiB parts, 4 in flight) and rclone (its "
             f"defaults, 4 transfers) into fresh buckets of the same server, taking turns, {args.repeat} times. "
             "MiB/s of the big file: size / median seconds of the whole command (start-up included).\n\n"

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 import syncagent
-from bench.common import Run, timed, write_section
+from bench.common import Run, command_line, timed, write_section
 from tests.servers import PASSWORD, USER, tool
 from tests.servers.webdav import server, start_wsgidav
 
@@ -159,7 +159,8 @@ def main() -> None:
         (work / "rclone.conf").touch()
         for name in args.servers.split(","):
             bench_server(table, name, local, work, args.repeat)
-    body = (f"{args.files:,} files of 1 KiB in folders of 100, over loopback to real servers started for the "
+    body = (f"`{command_line('bench.bench_webdav')}`\n\n"
+            f"{args.files:,} files of 1 KiB in folders of 100, over loopback to real servers started for the "
             f"run; syncagent and `rclone sync` (4 transfers each) into fresh folders of the same server, taking "
             f"turns, {args.repeat} times.\n\n" + table.markdown())
     print(body)

@@ -8,6 +8,7 @@ import re
 import shlex
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None
         text = Path(rss_file.name).read_text().strip().splitlines() if gnu else []
         peak_kib = int(text[-1]) if text and text[-1].isdigit() else usage.ru_maxrss
     return Run(elapsed, peak_kib / 1024, code)
+
+
+def command_line(module: str) -> str:
+    """This run's command line as a reader would type it, for the top of a section."""
+    return shlex.join(["python", "-m", module, *sys.argv[1:]])
 
 
 def median(runs: list[Run]) -> Run:

@@ -255,6 +255,40 @@ def test_nextcloud_checksums_are_parsed() -> None:
     assert parse_checksums("SHA1:ab MD5:cd ADLER32:ef") == {"sha1": "ab", "md5": "cd", "adler32": "ef"}
 
 
+class RecordsPropfinds(requests.adapters.HTTPAdapter):
+    """Keeps the body of every PROPFIND sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[bytes] = []
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        if request.method == "PROPFIND":
+            self.bodies.append(request.body if isinstance(request.body, bytes) else b"")
+        return super().send(request, *args, **kwargs)
+
+
+@pytest.mark.parametrize("name", SERVERS)
+@pytest.mark.parametrize("checksum", ["auto", "sha1"])
+def test_listings_ask_for_oc_properties_only_where_they_count(name: str, checksum: str) -> None:
+    """Neither server answers oc:fileid: their listings leave the oc: properties out, unless the
+    config asks for the server's checksums (then they are asked for, and a missing one is None)."""
+    with webdav_provider(name, checksum=checksum) as setup:
+        p = setup.provider
+        p.attach(PairContext(tag="t1"))
+        p.ensure_root()
+        p.mkdir("a")
+        p.write("a/f.txt", io.BytesIO(b"x"), 1, 0)
+        recorder = RecordsPropfinds()
+        p.dav.session.mount("http://", recorder)
+        listed = {e.path: e for e in p.list()}
+        assert set(listed) == {"a", "a/f.txt"} and listed["a/f.txt"].hash is None
+        assert p.stat("a/f.txt").rev == listed["a/f.txt"].rev
+        assert len(recorder.bodies) >= 2
+        assert all((b"oc:checksums" in body) == (checksum == "sha1") for body in recorder.bodies)
+        assert all(b"getetag" in body for body in recorder.bodies)
+
+
 # ---- the command line ------------------------------------------------------------------------
 @pytest.fixture
 def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:

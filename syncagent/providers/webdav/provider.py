@@ -63,6 +63,7 @@ class WebDavProvider(Provider):
         self._skipped: dict[str, str] = {}
         self._lock = threading.Lock()
         self.destination_unsafe = ""
+        self._body = propfind.body()          # every property until connect() has seen the server
         self.capabilities = Capabilities(
             hash_kind=None, server_move=True, server_copy=True, set_mtime=mtime in ("auto", "proppatch"),
             mtime_precision_ns=1_000_000_000, quota=True, transfers=transfers, expensive_bytes=True)
@@ -80,6 +81,8 @@ class WebDavProvider(Provider):
         nextcloud = any(p.fileid for p in props)
         kind = {"sha1": "sha1", "md5": "md5", "none": None}.get(self.checksum, "sha1" if nextcloud else None)
         self.capabilities = replace(self.capabilities, hash_kind=kind)
+        # listings ask for oc:checksums and oc:fileid only where they can be answered (or are wanted)
+        self._body = propfind.body(oc=nextcloud or kind is not None)
 
     def attach(self, pair: PairContext) -> None:
         super().attach(pair)
@@ -161,7 +164,7 @@ class WebDavProvider(Provider):
     def _propfind(self, folder: str, depth: str) -> Iterator[RemoteEntry]:
         response = self.dav.request("PROPFIND", self._rel(folder), folder=True, stream=True, path=folder,
                                     headers={"Depth": depth, "Content-Type": "application/xml"},
-                                    data=propfind.body())
+                                    data=self._body)
         prefix = self._href_prefix(folder)
         with response:
             for prop in propfind.responses(response):
@@ -190,7 +193,7 @@ class WebDavProvider(Provider):
 
     def stat(self, path: str) -> RemoteEntry:
         response = self.dav.request("PROPFIND", self._rel(path), stream=True, path=path,
-                                    headers={"Depth": "0", "Content-Type": "application/xml"}, data=propfind.body())
+                                    headers={"Depth": "0", "Content-Type": "application/xml"}, data=self._body)
         with response:
             props = list(propfind.responses(response))
         for prop in props:
@@ -340,7 +343,7 @@ class WebDavProvider(Provider):
 
     def _must_be_folder(self, rel: str) -> None:
         response = self.dav.request("PROPFIND", rel, stream=True, headers={"Depth": "0"},
-                                    data=propfind.body(), ok=(404,))
+                                    data=self._body, ok=(404,))
         with response:
             props = list(propfind.responses(response))
         if not any(p.is_dir for p in props):

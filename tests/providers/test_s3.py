@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from syncagent import errors
 from syncagent.cli.main import main
 from syncagent.providers.base import Kind, MemoryState, PairContext
-from syncagent.providers.s3.client import DEFAULT_TUNING
+from syncagent.providers.s3.client import DEFAULT_TUNING, parse_timestamp
 from syncagent.providers.s3.login import pooled
 from syncagent.providers.s3.multipart import STATE_PREFIX, Upload, abandoned
 from syncagent.providers.s3.provider import LEARNED_KEY, Settings, mtime_text, parse_mtime
@@ -345,6 +345,27 @@ def test_mtime_text_round_trips() -> None:
     assert mtime_text(1_500_000_000_250_000_001) == "1500000000.250000001"
     assert parse_mtime("1500000000.25") == 1_500_000_000_250_000_000
     assert parse_mtime("1500000000") == 1_500_000_000_000_000_000 and parse_mtime("x") is None
+
+
+@pytest.mark.parametrize("text", ["2026-12-02T01:42:53.000Z", "2026-12-02T01:42:53Z", "2026-12-02T01:42:53.5Z",
+                                  "Wed, 02 Dec 2026 01:42:53 GMT", "2026-12-02T01:42:53.000+02:00", "1796175773"])
+def test_timestamps_read_as_botocore_reads_them(text: str) -> None:
+    """The fast path (listings' ISO form) and the fallback agree with botocore's own parser."""
+    from botocore.utils import parse_timestamp as botocore_parse
+
+    assert parse_timestamp(text) == botocore_parse(text) and parse_timestamp(text).tzinfo is not None
+
+
+@pytest.mark.parametrize("name", SERVERS)
+def test_listed_modification_times_are_the_servers(name: str) -> None:
+    """LastModified of a listing (the fast parser) is the time HEAD reports (botocore's)."""
+    with s3_provider(name) as setup:
+        p = setup.provider
+        p.client.put_object(Bucket=setup.bucket, Key="sync/x.txt", Body=b"x")
+        (listed,) = p.client.list_objects_v2(Bucket=setup.bucket, Prefix="sync/x")["Contents"]
+        head = p.client.head_object(Bucket=setup.bucket, Key="sync/x.txt")
+        assert listed["LastModified"].tzinfo is not None
+        assert abs(listed["LastModified"].timestamp() - head["LastModified"].timestamp()) < 1
 
 
 @pytest.mark.parametrize("name", SERVERS)

@@ -14,11 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.config
 import botocore.exceptions
+import botocore.parsers
+import botocore.session
+import botocore.utils
 
 from syncagent import errors
 from syncagent.retry import RetryPolicy
@@ -60,7 +64,9 @@ def make_client(endpoint: str | None, region: str | None, *, access_key_id: str 
                 tuning: Tuning = DEFAULT_TUNING) -> S3Client:
     """A client with retries off (ours apply), bounded timeouts and a pool for parallel transfers.
     Without keys, boto3 looks where AWS tools look (environment, ~/.aws profiles, instance roles)."""
-    session = boto3.session.Session(profile_name=profile) if profile else boto3.session.Session()
+    core = botocore.session.get_session()
+    core.register_component("response_parser_factory", _parsers())
+    session = boto3.session.Session(botocore_session=core, profile_name=profile)
     style = "path" if (path_style if path_style is not None else endpoint is not None) else "virtual"
     config = botocore.config.Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
@@ -73,6 +79,25 @@ def make_client(endpoint: str | None, region: str | None, *, access_key_id: str 
                                       aws_secret_access_key=secret_access_key, aws_session_token=session_token,
                                       config=config)
     return client
+
+
+def parse_timestamp(text: str) -> datetime:
+    """A timestamp of an S3 answer. The form listings use for every object's LastModified
+    ('2026-12-02T01:42:53.000Z') is read by `datetime.fromisoformat`; anything else goes to
+    botocore's own parser (dateutil), which took 40% of a 10,000-object no-op sync."""
+    if len(text) >= 20 and text[10] == "T" and text[-1] == "Z":
+        try:
+            return datetime.fromisoformat(text)
+        except ValueError:
+            pass
+    parsed: datetime = botocore.utils.parse_timestamp(text)
+    return parsed
+
+
+def _parsers() -> botocore.parsers.ResponseParserFactory:
+    factory = botocore.parsers.ResponseParserFactory()
+    factory.set_parser_defaults(timestamp_parser=parse_timestamp)
+    return factory
 
 
 def error_code(exc: botocore.exceptions.ClientError) -> tuple[str, int]:

@@ -218,10 +218,12 @@ def main() -> None:
         huge_main(args)
     if args.only_huge:
         return
+    load_before = os.getloadavg()[0]
     small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False)
     large = bench_tree(args.big, 1000, max(3, args.repeat // 2), 100, 2000, big=True) if args.big else {}
     body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}`; "
-            "local folder to local folder; each tool keeps its own destination and state.", ""]
+            "local folder to local folder; each tool keeps its own destination and state; "
+            f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores, shared).", ""]
     body.append(table(f"W1 initial sync, {args.files:,} files of 1-16 KiB in 100 folders", small["initial"]))
     body.append(table("W2 no-op re-sync of that tree", small["noop"]))
     body.append(table("W3 1 % modified + 100 added + 100 deleted", small["changes"]))

@@ -228,7 +228,7 @@ def main() -> None:
     body.append(table("W2 no-op re-sync of that tree", small["noop"]))
     body.append(table("W3 1 % modified + 100 added + 100 deleted", small["changes"]))
     if large:
-        body.append(table(f"W6 no-op over {args.big:,} files (peak RSS target 100 MB)", large["noop"]))
+        body.append(table(f"W6 no-op over {args.big:,} files (peak RSS target 60 MB)", large["noop"]))
         body.append(table(f"(W6 set-up: initial sync of {args.big:,} files, one run)", large["initial"]))
     text = "\n".join(body)
     print(text)

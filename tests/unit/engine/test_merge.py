@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -162,3 +163,34 @@ def _age(*roots: Path) -> None:
         for dirpath, _dirs, files in os.walk(root):
             for f in files:
                 os.utime(os.path.join(dirpath, f), ns=(an_hour_ago, an_hour_ago))
+
+
+@pytest.mark.parametrize("side", ["l", "r"])
+def test_a_folder_that_cannot_be_read_deletes_nothing_on_the_other_side(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, side: str) -> None:
+    local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    for name in ("shut/b.txt", "shut/deep/c.txt", "shut-not/d.txt", "z.txt"):
+        write(local / name, name)
+    _age(local)
+    assert _run(local, LocalProvider(remote), state)[:2] == (4, 0)
+    real = os.scandir
+    shut = str(tmp_path / side / "shut")
+
+    def scandir(path: str) -> object:
+        if str(path) == shut:
+            raise PermissionError(13, "Permission denied")
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    err = io.StringIO()
+    store = Store(state)
+    try:
+        s = Engine(local, LocalProvider(remote), "x", store, SyncOptions(), Reporter(out=io.StringIO(), err=err)).sync()
+    finally:
+        store.close()
+    assert (s.deleted_remote, s.deleted_local, s.uploaded, s.downloaded) == (0, 0, 0, 0)
+    for root in (local, remote):
+        assert (root / "shut" / "b.txt").exists() and (root / "shut" / "deep" / "c.txt").exists()
+    assert "cannot read folder" in err.getvalue() and "shut" in err.getvalue()
+    monkeypatch.setattr(os, "scandir", real)
+    assert _run(local, LocalProvider(remote), state) == (0, 0, 0, 0), "readable again: nothing to do"

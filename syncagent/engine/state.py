@@ -286,6 +286,15 @@ class Store:
                 ((pair, path, *b) for path, b in upserts))
             conn.executemany("DELETE FROM base WHERE pair = ? AND path = ?", ((pair, p) for p in deletes))
 
+    def settle_base(self, pair: int, rows: Iterable[tuple[str, int, str]]) -> None:
+        """Racy rows confirmed by content: (path, size, rrev) replace the
+        racy markers (size -1, rrev ""); nothing else of the row changes, and
+        no provider state is committed with them."""
+        conn = database.connection()
+        with database.atomic(WRITE):
+            conn.executemany("UPDATE base SET size = ?, rrev = ? WHERE pair = ? AND path = ?",
+                             ((size, rrev, pair, path) for path, size, rrev in rows))
+
     def delete_base_prefix(self, pair: int, folder: str) -> None:
         conn = database.connection()
         with database.atomic(WRITE):

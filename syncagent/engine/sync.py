@@ -319,6 +319,8 @@ class Engine:
         racy = [p for p, b in base.items() if b.kind == FILE and (b.size < 0 or (b.rrev == "" and p in remote))]
         if not racy:
             return base
+        started = time.time_ns()
+        racy_rows = {p: base[p] for p in racy}
         base = dict(base)
         for p in racy:
             b = base[p]
@@ -334,7 +336,24 @@ class Engine:
                     b = b._replace(rrev=r.rev)
             base[p] = b
         self._settle_racy_renames(local, base, racy)
+        self._keep_settled(base, racy_rows, started)
         return base
+
+    def _keep_settled(self, base: dict[str, Base], racy_rows: dict[str, Base], started: int) -> None:
+        """Racy rows confirmed by content, now well past their mtime, are
+        stored as confirmed (what recording them now would write): else every
+        later run and poll compares them again, and a quiet poll syncs."""
+        from syncagent.engine.execute import RACY_NS  # (the executor is imported only when a run acts)
+
+        if self.options.dry_run:
+            return
+        settled = []
+        for p, was in racy_rows.items():
+            b = base[p]
+            if b != was and started - b.mtime_ns >= RACY_NS and started - b.rmtime_ns >= RACY_NS:
+                settled.append((p, b.size, b.rrev))
+        if settled:
+            self.store.settle_base(self.pair, settled)
 
     def _settle_racy_renames(self, local: dict[str, Entry], base: dict[str, Base], racy: list[str]) -> None:
         """A racy row whose file was renamed: confirm it at the new name, so

@@ -194,3 +194,30 @@ def test_a_folder_that_cannot_be_read_deletes_nothing_on_the_other_side(
     assert "cannot read folder" in err.getvalue() and "shut" in err.getvalue()
     monkeypatch.setattr(os, "scandir", real)
     assert _run(local, LocalProvider(remote), state) == (0, 0, 0, 0), "readable again: nothing to do"
+
+
+def test_racy_rows_confirmed_by_content_are_stored_so_the_next_run_is_quiet(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncagent.engine import execute
+
+    local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    for name in ("a.txt", "d/b.txt"):
+        write(local / name, name)
+    _age(local)
+    monkeypatch.setattr(execute, "_racy", lambda mtime_ns: True)   # recorded "within a clock tick"
+    assert _run(local, LocalProvider(remote), state)[:2] == (2, 0)
+    store = Store(state)
+    try:
+        racy = [(p, size, rrev) for p, _kind, size, _m, _i, rrev in store.iter_base_brief(1) if _kind == "file"]
+    finally:
+        store.close()
+    assert all(size < 0 and rrev == "" for _, size, rrev in racy), racy
+    monkeypatch.undo()
+    assert not _quiet_run_holds_nothing(local, LocalProvider(remote), state), "the racy rows are compared once"
+    assert _quiet_run_holds_nothing(local, LocalProvider(remote), state), "then stored as confirmed"
+    store = Store(state)
+    try:
+        rows = {p: (size, rrev) for p, kind, size, _m, _i, rrev in store.iter_base_brief(1) if kind == "file"}
+    finally:
+        store.close()
+    assert all(size > 0 and rrev for size, rrev in rows.values()), rows

@@ -35,7 +35,6 @@ from syncagent import errors
 if TYPE_CHECKING:
     from syncagent.credentials import Resolver
     from syncagent.providers.base import Provider
-    from syncagent.providers.oauth2 import OAuth2Client, Token
 
 
 @dataclass(frozen=True)
@@ -116,18 +115,6 @@ class LoginContext:
         while not password:
             password = self.prompt("Password", secret=True)
         return email, password
-
-    def oauth2_device(self, client: OAuth2Client) -> Token:
-        """OAuth 2 device code login (RFC 8628): a code to enter on another device."""
-        from syncagent.providers.oauth2 import device_login
-
-        return device_login(client, self)
-
-    def oauth2_browser(self, client: OAuth2Client, port: int = 0) -> Token:
-        """OAuth 2 authorization code login with PKCE, redirected to a loopback port."""
-        from syncagent.providers.oauth2 import browser_login
-
-        return browser_login(client, self, port=port)
 
 
 Login = Callable[[LoginContext], dict[str, str]]

@@ -45,7 +45,7 @@ from syncagent.providers.onedrive.items import (
     to_entry,
     valid_listed_name,
 )
-from syncagent.providers.onedrive.reader import DownloadReader
+from syncagent.providers.onedrive.reader import download_reader
 from syncagent.providers.onedrive.transport import Graph
 from syncagent.providers.onedrive.upload import Uploader
 
@@ -209,7 +209,7 @@ class OneDriveProvider(Provider):
 
     # ---- content -----------------------------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
-        return io.BufferedReader(DownloadReader(self.graph, lambda: self._item(path), path), self.graph.tuning.chunk)
+        return io.BufferedReader(download_reader(self.graph, lambda: self._item(path), path), self.graph.tuning.chunk)
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
               expect: Expect = ANY) -> RemoteEntry:

@@ -32,10 +32,10 @@ from syncagent.log import add_secret
 from syncagent.providers.base import ANY, Capabilities, Expect, Kind, Provider, RemoteEntry
 from syncagent.providers.smartfile.entries import MTIME, SHA256, STAMP, Paths, stamp_of, to_entry, trusted, valid_name
 from syncagent.providers.smartfile.multipart import MultipartBody, ShortStream
-from syncagent.providers.smartfile.reader import ResumingReader
 from syncagent.providers.smartfile.removal import Removal
 from syncagent.providers.smartfile.tasks import run_task
 from syncagent.providers.smartfile.transport import Api, Tuning, error_for
+from syncagent.resuming import ResumingReader
 from syncagent.retry import Attempts
 
 DEFAULT_URL = "https://app.smartfile.com/"

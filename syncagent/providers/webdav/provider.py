@@ -26,14 +26,18 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import IO, Any
 
+import requests
+
 from syncagent import errors, hashing
+from syncagent.http import StallCheck
 from syncagent.log import get_logger
 from syncagent.paths import TEMP_PREFIX, TEMP_SUFFIX, is_temp_name, is_valid_name
 from syncagent.providers.base import ANY, Capabilities, Expect, Kind, PairContext, Provider, Quota, RemoteEntry
 from syncagent.providers.webdav import propfind
-from syncagent.providers.webdav.streams import RangeReader, UploadBody
+from syncagent.providers.webdav.streams import UploadBody
 from syncagent.providers.webdav.transport import DEFAULT_TUNING, Dav, Tuning
-from syncagent.retry import backoff_delay
+from syncagent.resuming import ResumingReader
+from syncagent.retry import Attempts
 
 Entries = list[RemoteEntry]     # (inside the class, `list` is the listing method)
 STALE_TEMP_NS = 86_400 * 1_000_000_000   # another machine's temp this old is a leftover
@@ -218,18 +222,26 @@ class WebDavProvider(Provider):
 
     # ---- content -----------------------------------------------------------------------------
     def read(self, path: str) -> IO[bytes]:
-        def open_at(start: int, etag: str) -> Any:
+        etag = ""
+
+        def open_at(start: int, attempts: Attempts) -> requests.Response:
+            nonlocal etag
             headers = {"Accept-Encoding": "identity"}
             if start:
                 headers["Range"] = f"bytes={start}-"
                 if etag:
                     headers["If-Range"] = etag
-            return self.dav.request("GET", self._rel(path), stream=True, path=path, headers=headers)
+            response = self.dav.request("GET", self._rel(path), stream=True, path=path, headers=headers,
+                                        attempts=attempts)
+            if not start:
+                etag = response.headers.get("ETag", "")
+            elif response.status_code == 200 and etag:
+                response.close()    # If-Range did not match: the whole of a new version
+                raise errors.Conflict("the file changed during the download", path=path)
+            return response
 
-        def backoff(failures: int) -> None:
-            time.sleep(backoff_delay(failures - 1, base=self.tuning.backoff_base, cap=self.tuning.backoff_cap))
-
-        reader = RangeReader(open_at, path, self.tuning.attempts, backoff)
+        reader = ResumingReader(open_at, path, self.dav.policy.start(f"GET {path}", sleep=self.dav.sleep),
+                                lambda: StallCheck(self.dav.timeouts, self.dav.url(self._rel(path)), path=path))
         return io_buffered(reader, self.tuning.chunk)
 
     def write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
@@ -434,7 +446,7 @@ def _prehash(stream: IO[bytes], size: int, kind: str, chunk: int) -> str:
     return hasher.hexdigest()
 
 
-def io_buffered(raw: RangeReader, size: int) -> IO[bytes]:
+def io_buffered(raw: ResumingReader, size: int) -> IO[bytes]:
     import io
 
     return io.BufferedReader(raw, size)

@@ -2,15 +2,13 @@
 
 `UploadBody` hands requests exactly `size` bytes of the caller's stream, a
 chunk at a time, with a Content-Length (so the server never sees chunked
-encoding and the file is never read whole). `RangeReader` is a download
-that resumes where it broke with `Range: bytes=<pos>-` and `If-Range:
-<etag>`, so a resumed answer is the same version of the file or nothing.
+encoding and the file is never read whole). Downloads use the shared
+resuming reader (syncagent/resuming.py) with `If-Range: <etag>`.
 """
 
 from __future__ import annotations
 
-import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 import requests
@@ -64,75 +62,3 @@ class UploadBody:
             raise OSError("the source stream cannot seek")
         self.stream.seek(self.start + pos)
         self.sent = pos
-
-
-Opener = Callable[[int, str], requests.Response]   # (start, etag) -> an open streamed response
-
-
-class RangeReader(io.RawIOBase):
-    def __init__(self, open_at: Opener, path: str, attempts: int, backoff: Callable[[int], None]) -> None:
-        self._open_at, self.path = open_at, path
-        self._attempts, self._backoff = attempts, backoff
-        self._response: requests.Response | None = open_at(0, "")
-        self.etag = self._response.headers.get("ETag", "")
-        self.size = self._total(self._response, 0)
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self.pos >= self.size >= 0:
-            return 0
-        failures = 0
-        while True:
-            try:
-                n = self._read_some(buffer)
-            except _BROKEN as exc:
-                failures += 1
-                self._resume(failures, exc)
-                continue
-            self.pos += n
-            return n
-
-    def _read_some(self, buffer: memoryview) -> int:
-        if self._response is None:
-            raise urllib3.exceptions.ProtocolError("no open response")
-        data = self._response.raw.read(len(buffer), decode_content=True)
-        if not data:
-            if self.size < 0 or self.pos >= self.size:
-                return 0
-            raise urllib3.exceptions.ProtocolError("the body ended early")
-        buffer[: len(data)] = data
-        return len(data)
-
-    def _resume(self, failures: int, exc: BaseException) -> None:
-        self._drop()
-        if failures >= self._attempts or self.size < 0:
-            raise errors.TransientError(f"download broke after {self.pos} bytes: {type(exc).__name__}",
-                                        path=self.path) from exc
-        self._backoff(failures)
-        response = self._open_at(self.pos, self.etag)
-        if response.status_code != 206 or self._total(response, self.pos) != self.size:
-            # If-Range did not match (a 200 with the whole new file), or the size moved
-            response.close()
-            raise errors.Conflict("the file changed during the download", path=self.path)
-        self._response = response
-
-    @staticmethod
-    def _total(response: requests.Response, start: int) -> int:
-        """The whole file's size from Content-Range/Content-Length (-1: unknown)."""
-        total = response.headers.get("Content-Range", "").rpartition("/")[2]
-        if total.isdigit():
-            return int(total)
-        length = response.headers.get("Content-Length", "")
-        return int(length) + start if length.isdigit() else -1
-
-    def _drop(self) -> None:
-        if self._response is not None:
-            self._response.close()
-            self._response = None
-
-    def close(self) -> None:
-        self._drop()
-        super().close()

@@ -24,7 +24,7 @@ import requests
 import requests.auth
 
 from syncagent import errors, http
-from syncagent.retry import RetryPolicy
+from syncagent.retry import Attempts, RetryPolicy
 
 
 @dataclass(frozen=True)
@@ -108,9 +108,9 @@ class Dav:
         self.tuning, self.sleep = tuning, sleep
         self.policy = RetryPolicy(attempts=tuning.attempts, backoff_base=tuning.backoff_base,
                                   backoff_cap=tuning.backoff_cap)
-        self.session = session or http.new_session(
-            http.Timeouts(connect=tuning.connect_timeout, read=tuning.read_timeout, total=tuning.total_timeout),
-            user_agent_suffix="webdav", pool_size=tuning.pool)
+        self.timeouts = http.Timeouts(connect=tuning.connect_timeout, read=tuning.read_timeout,
+                                      total=tuning.total_timeout)
+        self.session = session or http.new_session(self.timeouts, user_agent_suffix="webdav", pool_size=tuning.pool)
         self.auth = _AutoAuth(user, password, auth) if user is not None and password is not None else None
         self._primed = threading.local()
 
@@ -121,9 +121,10 @@ class Dav:
 
     def request(self, method: str, rel: str, *, folder: bool = False, idempotent: bool = True,
                 ok: tuple[int, ...] = (), overrides: Mapping[int, type[errors.ProviderError]] | None = None,
-                path: str | None = None, **kw: Any) -> requests.Response:
+                path: str | None = None, attempts: Attempts | None = None, **kw: Any) -> requests.Response:
         """One request with retries; statuses in `ok` are returned rather than raised
-        (a non-2xx status not in `ok` raises its error class)."""
+        (a non-2xx status not in `ok` raises its error class). `attempts`: a
+        budget shared with the operation's other requests (a download's resumes)."""
         url = self.url(rel, folder=folder)
         rewind = _rewinder(kw.get("data"))
 
@@ -135,9 +136,12 @@ class Dav:
 
         # a body that cannot be sent again gets one try
         policy = self.policy if rewind is not None else RetryPolicy(attempts=1)
-        response: requests.Response = policy.call(once, f"{method} {path if path is not None else rel}",
-                                                  sleep=self.sleep)
-        return response
+        budget = attempts or policy.start(f"{method} {path if path is not None else rel}", sleep=self.sleep)
+        while True:
+            try:
+                return once()
+            except errors.ProviderError as err:
+                budget.failed(err)
 
     def _send(self, method: str, url: str, *, ok: tuple[int, ...], overrides: Mapping[int, type[errors.ProviderError]]
               | None, path: str, idempotent: bool, **kw: Any) -> requests.Response:

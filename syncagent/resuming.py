@@ -1,12 +1,16 @@
-"""A streaming download that resumes where it broke.
+"""A streaming HTTP download that resumes where it broke: the one used by
+every provider that downloads over `requests` (SmartFile, OneDrive, WebDAV).
 
 The body is read from the socket as the caller asks; when the connection
 breaks mid-file, or the body stalls (syncagent.http.StallCheck), the rest is
-asked for with `Range: bytes=<pos>-` (spec §4.6). Every resume spends from
-the same retry budget as the opening request (syncagent.retry.Attempts), so
-a download gets `RetryPolicy.attempts` tries in all, never a product of two
-loops. A resumed answer must describe a file of the same total size, or the
-download fails with Conflict (it changed under us).
+asked for again from the position reached: `open_at(start, attempts)` sends
+the provider's request (`Range: bytes=<start>-` and whatever validator the
+service has: If-Range, a fresh pre-authenticated URL for the same cTag).
+Every resume spends from the same retry budget as the opening request
+(syncagent.retry.Attempts), so a download gets `RetryPolicy.attempts` tries
+in all, never a product of two loops. A resumed answer must be a 206 for a
+file of the same total size, or the download fails with Conflict (it
+changed under us); an opener that knows better raises it itself.
 """
 
 from __future__ import annotations
@@ -27,14 +31,21 @@ _BROKEN = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
 
 class ResumingReader(io.RawIOBase):
+    """`size`: the file's size where the caller knows it (an empty file is
+    then not even opened); else it is read from the first answer (-1: the
+    server does not say, and a break cannot be resumed)."""
+
     def __init__(self, open_at: Opener, path: str, attempts: Attempts,
-                 stall: Callable[[], StallCheck]) -> None:
+                 stall: Callable[[], StallCheck], size: int | None = None) -> None:
         self._open_at, self.path = open_at, path
         self._attempts, self._new_stall = attempts, stall
-        self._response: requests.Response | None = open_at(0, attempts)
+        self._response: requests.Response | None = None
+        self.size, self.pos = (size if size is not None else -1), 0
+        if size != 0:
+            self._response = open_at(0, attempts)
+            if size is None:
+                self.size = self._total(self._response, 0)
         self._stall = stall()
-        self.size = self._total(self._response, 0)
-        self.pos = 0
 
     def readable(self) -> bool:
         return True
@@ -52,7 +63,9 @@ class ResumingReader(io.RawIOBase):
             return n
 
     def _read_some(self, buffer: memoryview) -> int:
-        assert self._response is not None
+        if self._response is None:
+            raise urllib3.exceptions.ProtocolError("no open response")
+        # a break inside this read loses its bytes, not the position: they are asked for again
         data = self._response.raw.read(len(buffer), decode_content=True)
         if not data:
             if self.size < 0 or self.pos >= self.size:

@@ -65,8 +65,8 @@ class ResumingReader(io.RawIOBase):
     def _read_some(self, buffer: memoryview) -> int:
         if self._response is None:
             raise urllib3.exceptions.ProtocolError("no open response")
-        # a break inside this read loses its bytes, not the position: they are asked for again
-        data = self._response.raw.read(len(buffer), decode_content=True)
+        # read1: what has arrived, at once (a break loses nothing already handed out)
+        data = self._response.raw.read1(len(buffer), decode_content=True)
         if not data:
             if self.size < 0 or self.pos >= self.size:
                 return 0

@@ -218,6 +218,8 @@ class _Truncated:
         self.left -= len(data)
         return data
 
+    read1 = read
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final, Literal
 
@@ -206,6 +206,28 @@ class DoneWrite(StagedWrite):
 
     def abort(self) -> None:
         """Nothing to undo: the service already holds the file."""
+
+
+def walk_breadth_first(start: str, children: Callable[[str], Iterable[RemoteEntry]]) -> Iterator[RemoteEntry]:
+    """Every entry below folder `start`, breadth first over `children(folder)`
+    (for services that list one folder per request, page by page): memory
+    holds one page and the queue of folders. A subfolder removed while the
+    walk goes is simply gone; `start` itself missing raises NotFound."""
+    from collections import deque
+
+    from syncagent.errors import NotFound
+
+    folders = deque([start])
+    while folders:
+        folder = folders.popleft()
+        try:
+            for entry in children(folder):
+                yield entry
+                if entry.kind is Kind.DIR:
+                    folders.append(entry.path)
+        except NotFound:
+            if folder == start:
+                raise
 
 
 class Provider(abc.ABC):

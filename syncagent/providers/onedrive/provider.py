@@ -16,7 +16,6 @@ import dataclasses
 import io
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
@@ -26,11 +25,11 @@ from syncagent.providers.base import (
     Capabilities,
     ChangeBatch,
     Expect,
-    Kind,
     PairContext,
     Provider,
     Quota,
     RemoteEntry,
+    walk_breadth_first,
 )
 from syncagent.providers.onedrive.feed import SELECT, DeltaFeed
 from syncagent.providers.onedrive.items import (
@@ -146,19 +145,8 @@ class OneDriveProvider(Provider):
     # ---- listing -----------------------------------------------------------------------------
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         """Breadth first over children pages: memory holds one page and the folder queue."""
-        start = path.strip("/")
         self._skipped.clear()
-        folders = deque([start])
-        while folders:
-            folder = folders.popleft()
-            try:
-                for entry in self._children(folder):
-                    yield entry
-                    if entry.kind is Kind.DIR:
-                        folders.append(entry.path)
-            except errors.NotFound:
-                if folder == start:
-                    raise
+        yield from walk_breadth_first(path.strip("/"), self._children)
 
     def _children(self, folder: str) -> Iterator[RemoteEntry]:
         url: str | None = self.graph.action(self.remote(folder), "children")

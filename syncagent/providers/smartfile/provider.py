@@ -18,7 +18,6 @@ import secrets
 import tempfile
 import time
 import urllib.parse
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import IO, Any
 from zoneinfo import ZoneInfo
@@ -29,7 +28,7 @@ import requests.auth
 from syncagent import errors
 from syncagent.http import StallCheck, new_session
 from syncagent.log import add_secret
-from syncagent.providers.base import ANY, Capabilities, Expect, Kind, Provider, RemoteEntry
+from syncagent.providers.base import ANY, Capabilities, Expect, Kind, Provider, RemoteEntry, walk_breadth_first
 from syncagent.providers.smartfile.entries import MTIME, SHA256, STAMP, Paths, stamp_of, to_entry, trusted, valid_name
 from syncagent.providers.smartfile.multipart import MultipartBody, ShortStream
 from syncagent.providers.smartfile.removal import Removal
@@ -141,19 +140,7 @@ class SmartFileProvider(Provider):
 
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         """Breadth first, page by page: memory holds one page and the folder queue."""
-        start = path.strip("/")
-        folders = deque([start])
-        while folders:
-            folder = folders.popleft()
-            try:
-                for entry in self._children(folder):
-                    yield entry
-                    if entry.kind is Kind.DIR:
-                        folders.append(entry.path)
-            except errors.NotFound:
-                if folder == start:
-                    raise
-                # a subfolder removed while we walked: it is simply gone
+        yield from walk_breadth_first(path.strip("/"), self._children)
 
     def _children(self, folder: str) -> Iterator[RemoteEntry]:
         for name, info in self._child_infos(folder):

@@ -17,7 +17,7 @@ venv: $(BIN)/python
 	$(BIN)/pip install -q -e .
 
 deps:
-	bash packaging/system-deps.sh
+	PYTHON=$(PYTHON) bash packaging/system-deps.sh
 
 run: deps venv
 	mkdir -p $(DEMO)/local $(DEMO)/remote
@@ -27,7 +27,7 @@ run: deps venv
 
 test: deps $(BIN)/python
 	$(BIN)/pip install -q -e '.[test]'
-	$(BIN)/ruff check syncagent tests bench
+	$(BIN)/ruff check syncagent tests bench hatch_build.py
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q tests
 	SYNCAGENT_CMD=$(abspath $(BIN)/syncagent) $(BIN)/python -m pytest -q -p no:cacheprovider $(ACCEPTANCE_FILES)
@@ -35,8 +35,8 @@ test: deps $(BIN)/python
 # Every benchmark with small parameters (a few minutes; not part of `make test`).
 # The documented numbers: make bench BENCH_ARGS="--full --write" (an hour or more).
 bench: deps venv
-	bash packaging/system-deps.sh --bench
+	PYTHON=$(PYTHON) bash packaging/system-deps.sh --bench
 	$(BIN)/python -m bench.run_all $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(DEMO) .mypy_cache .ruff_cache syncagent/native/*.so

@@ -18,12 +18,12 @@ import stat as stat_module
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, cast
 
 from syncagent import errors, hashing
 from syncagent.engine import safedirs
 from syncagent.engine.records import DIR, Entry
-from syncagent.engine.scan import Scan, scan_tree, stat_entry, walk
+from syncagent.engine.scan import Scan, scan_tree, stat_entry, walk_listing
 from syncagent.fileio import copy_into, map_oserror, syncfs
 from syncagent.paths import nfc, temp_name
 from syncagent.providers.base import (
@@ -176,7 +176,11 @@ class LocalSide:
             self.last_scan = scan
         disk = scan.disk
         FILE_, DIR_ = Kind.FILE, Kind.DIR
-        for rel, (kind, size, mtime_ns, ino) in walk(self.root, start=path, into=scan):
+        for rel, item in walk_listing(self.root, start=path, into=scan):
+            if item.__class__ is RemoteEntry:   # built by the native reader (ASCII names: no spelling)
+                yield item
+                continue
+            kind, size, mtime_ns, ino = cast(Entry, item)
             # to_remote() inlined: this loop makes the remote half of a no-op run over a big tree
             entry = RemoteEntry(rel, DIR_, id=str(ino)) if kind == DIR else \
                 RemoteEntry(rel, FILE_, size, mtime_ns, f"{mtime_ns}-{size}-{ino}", None, str(ino))

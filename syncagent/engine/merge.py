@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from syncagent.engine.records import FILE, Entry
+from syncagent.native import NATIVE
 from syncagent.paths import nfc
 from syncagent.providers.base import RemoteEntry
 
@@ -57,7 +58,16 @@ def merge(local: Iterable[tuple[str, Entry]], remote: Iterable[RemoteEntry], bas
     """Merge the three streams; with `prune`, drop every path whose local
     entry (size, mtime, inode) and remote rev match its base row. `prune`
     off (a case-insensitive remote: the name-clash check needs every name)
-    keeps all."""
+    keeps all. The native module's twin of this loop runs where it is built."""
+    if NATIVE is not None:
+        local_kept, remote_kept, changed, *counts = NATIVE.merge(local, remote, base, prune, nfc)
+        return Merged(local_kept, remote_kept, changed, *counts)
+    return merge_py(local, remote, base, prune=prune)
+
+
+def merge_py(local: Iterable[tuple[str, Entry]], remote: Iterable[RemoteEntry], base: Iterable[BaseBrief],
+             *, prune: bool = True) -> Merged:
+    """merge() in Python: the reference the native loop is tested against."""
     out = Merged()
     lit, rit, bit = iter(local), iter(remote), iter(base)
     lhead, rhead, bhead = next(lit, None), next(rit, None), next(bit, None)

@@ -12,9 +12,12 @@ import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from syncagent.engine.records import DIR, FILE, Entry
+from syncagent.native import NATIVE
 from syncagent.paths import IGNORE_FILE, TEMP_PREFIX, TEMP_SUFFIX, IgnoreRules, is_utf8
+from syncagent.providers.base import RemoteEntry
 
 
 @dataclass
@@ -70,7 +73,8 @@ def scan_tree(root: Path, rules: IgnoreRules | None = None, start: str = "", int
 
 # One item of a folder's sorted listing: (nfc relative path, its Entry, absolute on-disk path, on-disk
 # relative path). A folder has a second item, (path + "/", None, "", ""): where its contents come.
-_Item = tuple[str, Entry | None, str, str]
+# For a listing (walk_listing) the native reader gives a RemoteEntry in place of the Entry.
+_Item = tuple[str, Entry | RemoteEntry | None, str, str]
 
 
 def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None
@@ -90,11 +94,24 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
     the depth, not the tree. `into` collects what is not an entry (skipped,
     ignored and temp names, on-disk spellings) as the walk goes.
     """
+    return cast(Iterator[tuple[str, Entry]], _walk(root, rules, start, into, False))
+
+
+def walk_listing(root: Path, start: str = "", into: Scan | None = None
+                 ) -> Iterator[tuple[str, Entry | RemoteEntry]]:
+    """walk() for a folder provider's listing: a folder the native module
+    read comes as the RemoteEntry objects the listing yields (built in C,
+    where the dataclass would cost more than the walk), any other as Entry."""
+    return _walk(root, None, start, into, True)
+
+
+def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, remote: bool
+          ) -> Iterator[tuple[str, Entry | RemoteEntry]]:
     result = into if into is not None else Scan(root)
     top = f"{root}/{start}" if start else str(root)
     prefix = start + "/" if start else ""
     try:
-        first = _read_folder(top, prefix, prefix, result, rules)
+        first = _read_folder(top, prefix, prefix, result, rules, remote)
     except OSError as exc:
         if not start:
             raise
@@ -112,7 +129,7 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
                 continue
             if abs_path:   # a folder (a file's item has no path: nothing to read)
                 try:
-                    pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules)
+                    pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules, remote)
                 except OSError as exc:
                     result.skipped[rel] = f"cannot read folder: {exc.strerror}"
                     continue
@@ -122,7 +139,42 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
 
 
 def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
-                 rules: IgnoreRules | None) -> list[_Item]:
+                 rules: IgnoreRules | None, remote: bool = False) -> list[_Item]:
+    """One folder's entries, sorted by path (see walk()): read by the native
+    module where it is built and the folder is plain (ASCII names, files and
+    folders only), else by the loop below, which knows every odd case."""
+    if NATIVE is not None:
+        got: tuple[list[_Item], list[str]] | None = NATIVE.read_folder(abs_dir, disk_prefix, rel_prefix, remote)
+        if got is not None:
+            items, temps = got
+            result.temps.extend(temps)
+            return _drop_ignored(items, rules, result) if rules else items
+    return _read_folder_py(abs_dir, disk_prefix, rel_prefix, result, rules)
+
+
+def _drop_ignored(items: list[_Item], rules: IgnoreRules, result: Scan) -> list[_Item]:
+    """A native folder listing less what the ignore rules exclude (a folder with its contents' marker)."""
+    kept: list[_Item] = []
+    dropped: set[str] = set()
+    for item in items:
+        rel, entry, abs_path, _ = item
+        if entry is None:
+            if rel[:-1] in dropped:
+                continue
+        elif abs_path:
+            if rules.matches(rel, True):
+                result.ignored.add(rel)
+                dropped.add(rel)
+                continue
+        elif rel.rpartition("/")[2] != IGNORE_FILE and rules.matches(rel, False):
+            result.ignored.add(rel)
+            continue
+        kept.append(item)
+    return kept
+
+
+def _read_folder_py(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
+                    rules: IgnoreRules | None) -> list[_Item]:
     """One folder's entries, sorted by path (see walk()). One lstat per
     file (os.scandir gives the type and inode for free); no file is opened.
 

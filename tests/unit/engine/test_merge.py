@@ -10,21 +10,33 @@ import os
 import random
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncagent.engine.merge import BaseBrief, merge, sorted_listing
+from syncagent.engine import scan
+from syncagent.engine.merge import BaseBrief, Merged, merge, merge_py, sorted_listing
 from syncagent.engine.records import DIR, FILE, Entry
 from syncagent.engine.report import Reporter
 from syncagent.engine.state import Store
 from syncagent.engine.sync import Engine, SyncOptions
+from syncagent.native import NATIVE
 from syncagent.providers.base import Kind, RemoteEntry
 from syncagent.providers.local import LocalProvider
 from tests.helpers import tree, write
+
+
+def _native_merge(*args: object, prune: bool = True) -> Merged:
+    if NATIVE is None:
+        pytest.skip("the native module is not built here (tests/unit/native checks that it is where it can be)")
+    return merge(*args, prune=prune)  # type: ignore[arg-type]
+
+
+# The merge's two implementations: every property below holds for both.
+IMPLS = pytest.mark.parametrize("impl", [merge_py, _native_merge], ids=["python", "native"])
 
 NAMES = ["a", "a-b", "a/b", "a/b/c", "a.txt", "a0", "B", "b", "é", "z/y", "a b"]
 
@@ -63,12 +75,14 @@ def _streams(cases: dict[str, tuple[bool, bool, bool, bool, bool]]
     return sorted(local), sorted_listing(remote), sorted(base), quiet
 
 
+@IMPLS
 @given(CASES, st.randoms(use_true_random=False))
 @settings(max_examples=300, deadline=None)
 def test_merge_keeps_exactly_what_is_not_quiet_and_tolerates_disorder(
-        cases: dict[str, tuple[bool, bool, bool, bool, bool]], rnd: random.Random) -> None:
+        impl: Callable[..., Merged], cases: dict[str, tuple[bool, bool, bool, bool, bool]], rnd: random.Random
+) -> None:
     local, remote, base, quiet = _streams(cases)
-    out = merge(local, remote, base)
+    out = impl(local, remote, base)
     assert out.local == {p: e for p, e in local if p not in quiet}
     assert out.remote == [e for e in remote if e.path not in quiet]
     assert out.changed == [b[0] for b in base if b[0] not in quiet]
@@ -80,7 +94,7 @@ def test_merge_keeps_exactly_what_is_not_quiet_and_tolerates_disorder(
     rnd.shuffle(local)
     rnd.shuffle(remote)
     rnd.shuffle(base)
-    out = merge(local, remote, base)
+    out = impl(local, remote, base)
     gone = ({p for p, _ in local} - set(out.local)) | ({e.path for e in remote} - {e.path for e in out.remote}) \
         | ({b[0] for b in base} - set(out.changed))
     assert gone <= quiet
@@ -88,20 +102,22 @@ def test_merge_keeps_exactly_what_is_not_quiet_and_tolerates_disorder(
         assert p not in out.local and p not in out.changed and all(e.path != p for e in out.remote)
 
 
-def test_without_prune_everything_is_kept() -> None:
+@IMPLS
+def test_without_prune_everything_is_kept(impl: Callable[..., Merged]) -> None:
     local, remote, base, quiet = _streams({p: (True, True, True, False, False) for p in NAMES})
     assert quiet == set(NAMES)
-    out = merge(local, remote, base, prune=False)
+    out = impl(local, remote, base, prune=False)
     assert len(out.local) == len(NAMES) and len(out.remote) == len(NAMES) and len(out.changed) == len(NAMES)
 
 
-def test_two_remote_spellings_of_one_name_are_never_dropped() -> None:
+@IMPLS
+def test_two_remote_spellings_of_one_name_are_never_dropped(impl: Callable[..., Merged]) -> None:
     nfd = unicodedata.normalize("NFD", "é")
     l, r, b = _records("é", 1)
     twin = RemoteEntry(nfd, Kind.FILE, 10, 1, "r1")
-    out = merge([("é", l)], sorted_listing([twin, r]), [b])
+    out = impl([("é", l)], sorted_listing([twin, r]), [b])
     assert {e.path for e in out.remote} == {"é", nfd} and out.local == {"é": l} and out.changed == ["é"]
-    out = merge([("é", l)], [twin], [b])
+    out = impl([("é", l)], [twin], [b])
     assert [e.path for e in out.remote] == [nfd], "a name the remote spells otherwise is re-keyed by the views"
 
 
@@ -182,6 +198,7 @@ def test_a_folder_that_cannot_be_read_deletes_nothing_on_the_other_side(
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(scan, "NATIVE", None)   # the refusal is faked in os.scandir: the pure-Python reader
     err = io.StringIO()
     store = Store(state)
     try:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from syncagent.engine import scan
 from syncagent.engine.records import DIR, Base, Entry
 from syncagent.engine.scan import Scan, scan_tree, walk
 from syncagent.engine.state import Store
@@ -98,6 +99,7 @@ def test_a_folder_that_cannot_be_read_is_skipped_not_yielded(tmp_path: Path, mon
         return real(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(scan, "NATIVE", None)   # the refusal is faked in os.scandir: the pure-Python reader
     into = Scan(tmp_path)
     assert [rel for rel, _ in walk(tmp_path, into=into)] == ["ok", "ok/a.txt", "z.txt"]
     assert into.skipped == {"shut": "cannot read folder: Permission denied"}

@@ -1,0 +1,61 @@
+"""Build hook: compile syncagent/native/_native.c when the package is installed.
+
+`pip install .` and `pip install -e .` (the Makefile's) run it. The module
+is an optional speed-up of the no-op path: when there is no C compiler or
+no Python headers the install goes on without it and says so, and the
+engine runs its pure-Python loops (syncagent/native/__init__.py).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+SOURCE = Path("syncagent/native/_native.c")
+
+
+def compile_native(root: Path) -> Path | None:
+    """Compile the module beside its source; its path, or None (with the reason on stderr)."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    target = root / SOURCE.with_name("_native" + suffix)
+    include = sysconfig.get_paths()["include"]
+    if not Path(include, "Python.h").exists():
+        return _skip(f"no Python headers in {include} (Debian: apt-get install python3-dev)")
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not cc or shutil.which(cc[0]) is None:
+        return _skip("no C compiler (Debian: apt-get install gcc)")
+    cmd = [*cc, "-O2", "-fPIC", "-shared", "-Wall", "-Werror=implicit-function-declaration",
+           f"-I{include}", str(root / SOURCE), "-o", str(target)]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        return _skip(f"the C compiler failed:\n{done.stderr.strip()}")
+    return target
+
+
+def _skip(why: str) -> None:
+    print(f"syncagent: the native speed-up was not built ({why}); the pure-Python path is used",
+          file=sys.stderr)
+    return None
+
+
+class NativeBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        built = compile_native(Path(self.root))
+        if built is None:
+            return
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+        if version != "editable":   # an editable install imports it from the source tree
+            build_data["force_include"][str(built)] = str(built.relative_to(self.root))

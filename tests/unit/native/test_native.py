@@ -1,0 +1,158 @@
+"""The native module: built by the install where it can be, and doing
+exactly what the Python loops it replaces do, on the same trees."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sysconfig
+import unicodedata
+from pathlib import Path
+
+import pytest
+
+from syncagent.engine import scan
+from syncagent.engine.plan import Mode
+from syncagent.engine.records import FILE, Entry
+from syncagent.engine.report import Reporter
+from syncagent.engine.scan import Scan, walk
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
+from syncagent.native import NATIVE
+from syncagent.paths import IgnoreRules
+from syncagent.providers.base import Kind, RemoteEntry
+from syncagent.providers.local import LocalProvider
+from tests.helpers import tree, write
+
+
+def _buildable() -> bool:
+    include = sysconfig.get_paths()["include"]
+    return Path(include, "Python.h").exists() and shutil.which("cc") is not None
+
+
+def test_the_install_built_the_native_module_where_it_can() -> None:
+    if os.environ.get("SYNCAGENT_NATIVE") == "0":
+        pytest.skip("SYNCAGENT_NATIVE=0 asks for the pure-Python path")
+    if not _buildable():
+        pytest.skip("no C compiler or Python headers here: the pure-Python path is the one that runs")
+    assert NATIVE is not None, "a compiler and Python.h are here but `pip install` did not build _native.c"
+
+
+@pytest.fixture
+def native() -> object:
+    if NATIVE is None:
+        pytest.skip("the native module is not built here")
+    return NATIVE
+
+
+def _odd_tree(root: Path) -> None:
+    """Plain folders (the native reader's) beside every case it hands back to Python."""
+    for name in ("a.txt", "a-b/x", "a/b/c.txt", "a/b-c", "a0", "B", "b/.syncignore", "z/y/x/w",
+                 "skip/me.log", "keep.log", "e\u0301t\u00e9/f.txt", "plain/caf\u00e9", "empty/.keep"):
+        write(root / name, name * 3)
+    (root / "plain" / ".syncagent-1234.tmp").write_bytes(b"leftover")
+    (root / "a" / ".syncagent-x.tmp").write_bytes(b"leftover")
+    os.symlink("a.txt", root / "link")
+    os.symlink("/etc", root / "a" / "b" / "dirlink")
+    os.mkfifo(root / "z" / "fifo")
+    os.makedirs(root / "nothing")
+    os.utime(root / "a.txt", ns=(1, 1_700_000_000_123_456_789))
+
+
+def _walked(root: Path, rules: IgnoreRules | None, use_native: bool, monkeypatch: pytest.MonkeyPatch
+            ) -> tuple[list[tuple[str, Entry]], Scan]:
+    monkeypatch.setattr(scan, "NATIVE", NATIVE if use_native else None)
+    result = Scan(root)
+    items = list(walk(root, rules, into=result))
+    result.temps.sort()
+    return items, result
+
+
+@pytest.mark.usefixtures("native")
+@pytest.mark.parametrize("excludes", [(), ("*.log", "z/")])
+def test_the_native_reader_walks_like_the_python_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      excludes: tuple[str, ...]) -> None:
+    _odd_tree(tmp_path)
+    rules = IgnoreRules.load(tmp_path, list(excludes))
+    fast, fast_scan = _walked(tmp_path, rules, True, monkeypatch)
+    slow, slow_scan = _walked(tmp_path, rules, False, monkeypatch)
+    assert fast == slow
+    assert [p for p, _ in fast] == sorted(p for p, _ in fast)
+    for field in ("skipped", "ignored", "disk", "temps", "unfit"):
+        assert getattr(fast_scan, field) == getattr(slow_scan, field), field
+    assert ("a.txt", Entry(FILE, 15, 1_700_000_000_123_456_789, os.lstat(tmp_path / "a.txt").st_ino)) in fast
+    assert ("link" in fast_scan.skipped and "z/fifo" in fast_scan.skipped) or excludes
+    assert sorted(fast_scan.temps) == ["a/.syncagent-x.tmp", "plain/.syncagent-1234.tmp"]
+
+
+@pytest.mark.usefixtures("native")
+def test_the_native_listing_builds_the_remote_entries_the_python_one_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _odd_tree(tmp_path)
+    monkeypatch.setattr(scan, "NATIVE", NATIVE)
+    fast = list(LocalProvider(tmp_path).list())
+    monkeypatch.setattr(scan, "NATIVE", None)
+    slow = list(LocalProvider(tmp_path).list())
+    assert fast == slow
+    entry = next(e for e in fast if e.path == "a.txt")
+    st = os.lstat(tmp_path / "a.txt")
+    assert entry == RemoteEntry("a.txt", Kind.FILE, 15, st.st_mtime_ns, f"{st.st_mtime_ns}-15-{st.st_ino}",
+                                None, str(st.st_ino))
+    assert type(entry.kind) is Kind
+    with pytest.raises(AttributeError):
+        entry.path = "other"  # type: ignore[misc]   # still the frozen dataclass
+
+
+def test_a_folder_the_native_reader_cannot_open_goes_to_the_python_path(native: object, tmp_path: Path) -> None:
+    assert NATIVE is not None
+    assert NATIVE.read_folder(str(tmp_path / "missing"), "", "", False) is None
+    write(tmp_path / "d" / unicodedata.normalize("NFD", "é"), "x")
+    assert NATIVE.read_folder(str(tmp_path / "d"), "d/", "d/", False) is None   # a name that is not ASCII
+
+
+def test_the_native_merge_refuses_what_is_not_a_record(native: object) -> None:
+    assert NATIVE is not None
+    with pytest.raises(TypeError):
+        NATIVE.merge([("a", None, "x")], [], [42], True, str)
+    with pytest.raises(AttributeError):
+        NATIVE.merge([], [object()], [], True, str)
+    with pytest.raises(ZeroDivisionError):
+        NATIVE.merge((1 / 0 for _ in "x"), [], [], True, str)
+
+
+def _sync(local: Path, remote: Path, state: Path, mode: Mode) -> tuple[int, ...]:
+    store = Store(state)
+    try:
+        s = Engine(local, LocalProvider(remote), "x", store, SyncOptions(mode=mode),
+                   Reporter(out=io.StringIO(), err=io.StringIO())).sync()
+    finally:
+        store.close()
+    return s.uploaded, s.downloaded, s.deleted_local + s.deleted_remote, s.moved, s.conflicts, s.errors
+
+
+@pytest.mark.usefixtures("native")
+def test_a_two_way_sync_gives_the_same_result_with_and_without_the_native_loops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    results = []
+    for use_native in (True, False):
+        monkeypatch.setattr(scan, "NATIVE", NATIVE if use_native else None)
+        monkeypatch.setattr("syncagent.engine.merge.NATIVE", NATIVE if use_native else None)
+        top = tmp_path / str(use_native)
+        local, remote, state = top / "l", top / "r", top / "s"
+        for i in range(30):
+            write(local / f"d{i % 4}" / f"f{i}.txt", f"v1 {i}")
+        first = _sync(local, remote, state, Mode.TWO_WAY)
+        for i in range(0, 30, 3):
+            write(local / f"d{i % 4}" / f"f{i}.txt", f"local {i}")
+        for i in range(0, 30, 5):
+            write(remote / f"d{i % 4}" / f"f{i}.txt", f"remote {i} changed")
+        (remote / "d1" / "f1.txt").unlink()
+        os.rename(local / "d2", local / "d2-moved")
+        second = _sync(local, remote, state, Mode.TWO_WAY)
+        third = _sync(local, remote, state, Mode.TWO_WAY)
+        results.append((first, second, third, tree(local), tree(remote)))
+    assert results[0] == results[1]
+    first, second, third, local_tree, remote_tree = results[0]
+    assert first[0] == 30 and second[4] > 0 and third[:5] == (0, 0, 0, 0, 0)
+    assert local_tree == remote_tree

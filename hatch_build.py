@@ -32,7 +32,7 @@ def compile_native(root: Path) -> Path | None:
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     if not cc or shutil.which(cc[0]) is None:
         return _skip("no C compiler (Debian: apt-get install gcc)")
-    cmd = [*cc, "-O2", "-fPIC", "-shared", "-Wall", "-Werror=implicit-function-declaration",
+    cmd = [*cc, "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror=implicit-function-declaration",
            f"-I{include}", str(root / SOURCE), "-o", str(target)]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:

@@ -71,6 +71,8 @@ def scan_tree(root: Path, rules: IgnoreRules | None = None, start: str = "", int
     return result
 
 
+READ_AHEAD = 64   # folders a walk's read-ahead thread may hold, read and not yet asked for
+
 # One item of a folder's sorted listing: (nfc relative path, its Entry, absolute on-disk path, on-disk
 # relative path). A folder has a second item, (path + "/", None, "", ""): where its contents come.
 # For a listing (walk_listing) the native reader gives a RemoteEntry in place of the Entry.
@@ -110,8 +112,19 @@ def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, 
     result = into if into is not None else Scan(root)
     top = f"{root}/{start}" if start else str(root)
     prefix = start + "/" if start else ""
+    # A thread reads the folders ahead, in this walk's order, without the GIL (native/_native.c).
+    ahead = NATIVE.readahead(top, READ_AHEAD) if NATIVE is not None else None
     try:
-        first = _read_folder(top, prefix, prefix, result, rules, remote)
+        yield from _walk_folders(top, start, prefix, result, rules, remote, ahead)
+    finally:
+        if ahead is not None:
+            ahead.close()
+
+
+def _walk_folders(top: str, start: str, prefix: str, result: Scan, rules: IgnoreRules | None, remote: bool,
+                  ahead: object) -> Iterator[tuple[str, Entry | RemoteEntry]]:
+    try:
+        first = _read_folder(top, prefix, prefix, result, rules, remote, ahead)
     except OSError as exc:
         if not start:
             raise
@@ -129,7 +142,8 @@ def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, 
                 continue
             if abs_path:   # a folder (a file's item has no path: nothing to read)
                 try:
-                    pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules, remote)
+                    pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules, remote,
+                                                      ahead)
                 except OSError as exc:
                     result.skipped[rel] = f"cannot read folder: {exc.strerror}"
                     continue
@@ -139,12 +153,13 @@ def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, 
 
 
 def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
-                 rules: IgnoreRules | None, remote: bool = False) -> list[_Item]:
+                 rules: IgnoreRules | None, remote: bool = False, ahead: object = None) -> list[_Item]:
     """One folder's entries, sorted by path (see walk()): read by the native
     module where it is built and the folder is plain (ASCII names, files and
     folders only), else by the loop below, which knows every odd case."""
     if NATIVE is not None:
-        got: tuple[list[_Item], list[str]] | None = NATIVE.read_folder(abs_dir, disk_prefix, rel_prefix, remote)
+        got: tuple[list[_Item], list[str]] | None = NATIVE.read_folder(abs_dir, disk_prefix, rel_prefix, remote,
+                                                                        ahead)
         if got is not None:
             items, temps = got
             result.temps.extend(temps)

@@ -9,7 +9,9 @@
  * (scan._read_folder, merge.merge) and the tests run both on the same
  * inputs. Anything unusual in a folder (a name that is not ASCII, a link, a
  * special file, a failed lstat, an unreadable folder) is handed back to the
- * Python path (None), which owns the rules for those.
+ * Python path (None), which owns the rules for those. A walk's folders are
+ * read ahead by a thread (Readahead), so its system calls run on another
+ * core.
  *
  * Built by the project's install (hatch_build.py); the engine runs without
  * it (syncagent/native/__init__.py).
@@ -19,13 +21,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
-#define NATIVE_VERSION 1
+#define NATIVE_VERSION 2
 
 /* What configure() hands over: the record types and kind values of the Python side. */
 static PyObject *EntryType;       /* records.Entry: a NamedTuple (kind, size, mtime_ns, ino) */
@@ -89,11 +93,35 @@ static raw_t *push_item(folder_t *f) {
     return &f->items[f->n++];
 }
 
-/* Read a folder without the GIL. Returns 0 when done, 1 when the folder needs
- * the Python path, -1 when out of memory. */
-static int collect(const char *path, folder_t *f) {
+static int push_entry(folder_t *f, const raw_t *item, const char *name, size_t len) {
+    raw_t *slot = push_item(f);
+    if (!slot) return -1;
+    *slot = *item;
+    if (push_name(f, name, len, 0, &slot->off) != 0) return -1;
+    slot->len = len;
+    if (item->kind == K_DIR) {   /* where the folder's contents come in the sorted order */
+        raw_t *mark = push_item(f);
+        if (!mark) return -1;
+        *mark = *item;
+        mark->kind = K_MARK;
+        if (push_name(f, name, len, 1, &mark->off) != 0) return -1;
+        mark->len = len + 1;
+    }
+    return 0;
+}
+
+/* Read a whole folder without the GIL. Returns -1 when out of memory, else 0
+ * with *odd set when the folder needs the Python path (it could not be
+ * opened, or holds a name that is not ASCII, a link, a special file, a name
+ * whose lstat failed). An odd folder's subfolders are still listed (K_DIR):
+ * the read-ahead thread descends into them. */
+static int collect(const char *path, folder_t *f, int *odd) {
+    *odd = 0;
     DIR *d = opendir(path);
-    if (!d) return 1;
+    if (!d) {
+        *odd = 1;
+        return 0;
+    }
     int fd = dirfd(d), rc = 0;
     struct dirent *de;
     struct stat st;
@@ -101,7 +129,7 @@ static int collect(const char *path, folder_t *f) {
         errno = 0;
         de = readdir(d);
         if (!de) {
-            if (errno) rc = 1;
+            if (errno) *odd = 1;
             break;
         }
         const char *name = de->d_name;
@@ -110,9 +138,9 @@ static int collect(const char *path, folder_t *f) {
         int ascii = 1;
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)name[i] & 0x80) { ascii = 0; break; }
-        if (!ascii) { rc = 1; break; }
         raw_t item = {0};
-        if (len >= sizeof(TEMP_PREFIX) - 1 && memcmp(name, TEMP_PREFIX, sizeof(TEMP_PREFIX) - 1) == 0
+        int known = 1;
+        if (ascii && len >= sizeof(TEMP_PREFIX) - 1 && memcmp(name, TEMP_PREFIX, sizeof(TEMP_PREFIX) - 1) == 0
                 && len >= sizeof(TEMP_SUFFIX) - 1
                 && memcmp(name + len - (sizeof(TEMP_SUFFIX) - 1), TEMP_SUFFIX, sizeof(TEMP_SUFFIX) - 1) == 0) {
             item.kind = K_TEMP;
@@ -120,8 +148,9 @@ static int collect(const char *path, folder_t *f) {
             item.kind = K_DIR;
             item.ino = (unsigned long long)de->d_ino;
         } else if (de->d_type == DT_REG || de->d_type == DT_UNKNOWN) {
-            if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) { rc = 1; break; }
-            if (S_ISREG(st.st_mode)) {
+            if (fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                known = 0;
+            } else if (S_ISREG(st.st_mode)) {
                 item.kind = K_FILE;
                 item.size = (long long)st.st_size;
                 item.mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
@@ -129,20 +158,17 @@ static int collect(const char *path, folder_t *f) {
             } else if (S_ISDIR(st.st_mode) && de->d_type == DT_UNKNOWN) {
                 item.kind = K_DIR;
                 item.ino = (unsigned long long)de->d_ino;
-            } else { rc = 1; break; }
-        } else { rc = 1; break; }   /* a link, a fifo, a socket, a device: the Python path says why */
-        raw_t *slot = push_item(f);
-        if (!slot || push_name(f, name, len, 0, &item.off) != 0) { rc = -1; break; }
-        item.len = len;
-        *slot = item;
-        if (item.kind == K_DIR) {   /* where the folder's contents come in the sorted order */
-            raw_t *mark = push_item(f);
-            if (!mark) { rc = -1; break; }
-            *mark = item;
-            mark->kind = K_MARK;
-            if (push_name(f, name, len, 1, &mark->off) != 0) { rc = -1; break; }
-            mark->len = len + 1;
+            } else {
+                known = 0;
+            }
+        } else {
+            known = 0;   /* a link, a fifo, a socket, a device: the Python path says why */
         }
+        if (!ascii || !known) {
+            *odd = 1;
+            if (!known || item.kind != K_DIR) continue;
+        }
+        if (push_entry(f, &item, name, len) != 0) { rc = -1; break; }
     }
     closedir(d);
     return rc;
@@ -259,10 +285,339 @@ static PyObject *make_item(const folder_t *f, const raw_t *it, const char *rel_p
     return tuple4(rel, entry, abs_path, disk_rel);
 }
 
+/* ---- read-ahead ------------------------------------------------------------------------------------ */
+/*
+ * A walk reads its folders in ascending order of their paths (scan.walk:
+ * a folder is read when its own entry is yielded, and entries come in
+ * path order). A read-ahead thread reads them in that same order, without
+ * the GIL, a bounded number of folders ahead: the walk then finds each
+ * folder already read, and its system calls run on another core beside
+ * the interpreter's work. The order is found with a heap of the folder
+ * paths seen and not yet read: a folder's path is greater than its
+ * parent's, so the smallest unread path is always in the heap.
+ *
+ * Where the walk's order is not byte order (names that are not ASCII, NFC
+ * sorted) or it skips a folder (an ignore rule), the walk asks for a folder
+ * the thread has passed or not reached: it reads it itself. Folders the
+ * walk went past unasked are dropped, and the thread does not descend
+ * below them.
+ */
+
+typedef struct ra_item {
+    char *path;
+    folder_t f;
+    int odd;
+    struct ra_item *next;
+} ra_item;
+
+typedef struct {
+    PyObject_HEAD
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    int running, stop, done;
+    ra_item *head, *tail;
+    size_t count, limit;
+    char *last;           /* the last path read (a copy) */
+    char **pruned;        /* folders dropped unasked: nothing below them is read */
+    size_t npruned, pruned_cap;
+    char *root;
+    size_t nread, ntaken;   /* folders the thread read; folders the walk took from it */
+} ReadaheadObject;
+
+static void ra_item_free(ra_item *it) {
+    folder_free(&it->f);
+    free(it->path);
+    free(it);
+}
+
+typedef struct {
+    char **v;
+    size_t n, cap;
+} heap_t;
+
+static int heap_push(heap_t *h, char *p) {
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        char **v = realloc(h->v, cap * sizeof(char *));
+        if (!v) return -1;
+        h->v = v;
+        h->cap = cap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t up = (i - 1) / 2;
+        if (strcmp(h->v[up], p) <= 0) break;
+        h->v[i] = h->v[up];
+        i = up;
+    }
+    h->v[i] = p;
+    return 0;
+}
+
+static char *heap_pop(heap_t *h) {
+    char *top = h->v[0], *last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && strcmp(h->v[c + 1], h->v[c]) < 0) c++;
+        if (strcmp(last, h->v[c]) <= 0) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = last;
+    return top;
+}
+
+static char *path_join(const char *dir, const char *name, size_t nlen) {
+    size_t dlen = strlen(dir);
+    int slash = dlen == 0 || dir[dlen - 1] != '/';
+    char *p = malloc(dlen + slash + nlen + 1);
+    if (!p) return NULL;
+    memcpy(p, dir, dlen);
+    if (slash) p[dlen] = '/';
+    memcpy(p + dlen + slash, name, nlen);
+    p[dlen + slash + nlen] = '\0';
+    return p;
+}
+
+static int under(const char *path, const char *folder) {
+    size_t n = strlen(folder);
+    return strncmp(path, folder, n) == 0 && path[n] == '/';
+}
+
+/* Called with the mutex held. */
+static int ra_is_pruned(ReadaheadObject *ra, const char *path) {
+    for (size_t i = 0; i < ra->npruned; i++)
+        if (under(path, ra->pruned[i])) return 1;
+    return 0;
+}
+
+static void *ra_main(void *arg) {
+    ReadaheadObject *ra = arg;
+    heap_t heap = {0};
+    char *first = strdup(ra->root);
+    if (!first || heap_push(&heap, first) != 0) free(first);
+    while (heap.n) {
+        char *path = heap_pop(&heap);
+        pthread_mutex_lock(&ra->mu);
+        while (!ra->stop && ra->count >= ra->limit) pthread_cond_wait(&ra->cv, &ra->mu);
+        int stop = ra->stop, skip = ra_is_pruned(ra, path);
+        pthread_mutex_unlock(&ra->mu);
+        if (stop) {
+            free(path);
+            break;
+        }
+        if (skip) {
+            free(path);
+            continue;
+        }
+        ra_item *it = calloc(1, sizeof(ra_item));
+        if (!it || collect(path, &it->f, &it->odd) != 0) {
+            if (it) ra_item_free(it); else free(path);
+            break;   /* out of memory: the walk reads the rest itself */
+        }
+        it->path = path;
+        for (size_t k = 0; k < it->f.n; k++) {
+            const raw_t *e = &it->f.items[k];
+            if (e->kind != K_DIR) continue;
+            char *child = path_join(path, it->f.names + e->off, e->len);
+            if (!child || heap_push(&heap, child) != 0) {
+                free(child);
+                break;
+            }
+        }
+        char *last = strdup(path);
+        pthread_mutex_lock(&ra->mu);
+        if (ra->tail) ra->tail->next = it; else ra->head = it;
+        ra->tail = it;
+        ra->count++;
+        ra->nread++;
+        free(ra->last);
+        ra->last = last;
+        pthread_cond_broadcast(&ra->cv);
+        pthread_mutex_unlock(&ra->mu);
+    }
+    while (heap.n) free(heap_pop(&heap));
+    free(heap.v);
+    pthread_mutex_lock(&ra->mu);
+    ra->done = 1;
+    pthread_cond_broadcast(&ra->cv);
+    pthread_mutex_unlock(&ra->mu);
+    return NULL;
+}
+
+/* Called with the mutex held: drop a folder the walk went past, and stop the thread below it. */
+static void ra_drop(ReadaheadObject *ra, ra_item *prev, ra_item *it) {
+    if (prev) prev->next = it->next; else ra->head = it->next;
+    if (ra->tail == it) ra->tail = prev;
+    ra->count--;
+    if (!ra_is_pruned(ra, it->path)) {
+        if (ra->npruned == ra->pruned_cap) {
+            size_t cap = ra->pruned_cap ? ra->pruned_cap * 2 : 16;
+            char **v = realloc(ra->pruned, cap * sizeof(char *));
+            if (v) {
+                ra->pruned = v;
+                ra->pruned_cap = cap;
+            }
+        }
+        if (ra->npruned < ra->pruned_cap) {
+            ra->pruned[ra->npruned++] = it->path;
+            it->path = NULL;
+        }
+    }
+    ra_item_free(it);
+}
+
+/* The folder `path` as the thread read it, or NULL: the caller reads it itself. GIL released. */
+static ra_item *ra_take(ReadaheadObject *ra, const char *path) {
+    ra_item *found = NULL;
+    pthread_mutex_lock(&ra->mu);
+    for (;;) {
+        ra_item *prev = NULL, *it = ra->head;
+        while (it) {
+            ra_item *next = it->next;
+            int cmp = strcmp(it->path, path);
+            if (cmp == 0) {
+                if (prev) prev->next = next; else ra->head = next;
+                if (ra->tail == it) ra->tail = prev;
+                ra->count--;
+                ra->ntaken++;
+                found = it;
+                break;
+            }
+            if (cmp < 0) {   /* before this one in the order and never asked for: the walk went past it */
+                ra_drop(ra, prev, it);
+            } else {
+                prev = it;
+            }
+            it = next;
+        }
+        if (found || ra->done || (ra->last && strcmp(path, ra->last) <= 0) || ra->count >= ra->limit) break;
+        /* Wake the thread (a drop above may have made room), then wait for its next folder. A thread that
+         * reads nothing for a second (a slow mount) is not waited for: the walk reads the folder itself. */
+        pthread_cond_broadcast(&ra->cv);
+        size_t before = ra->nread;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        int waited = 0;
+        while (ra->nread == before && !ra->done && waited == 0)
+            waited = pthread_cond_timedwait(&ra->cv, &ra->mu, &until);
+        if (waited != 0) break;
+    }
+    pthread_cond_broadcast(&ra->cv);
+    pthread_mutex_unlock(&ra->mu);
+    return found;
+}
+
+static void ra_stop(ReadaheadObject *ra) {
+    if (!ra->running) return;
+    pthread_mutex_lock(&ra->mu);
+    ra->stop = 1;
+    pthread_cond_broadcast(&ra->cv);
+    pthread_mutex_unlock(&ra->mu);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(ra->thread, NULL);
+    Py_END_ALLOW_THREADS
+    ra->running = 0;
+    while (ra->head) {
+        ra_item *it = ra->head;
+        ra->head = it->next;
+        ra_item_free(it);
+    }
+    ra->tail = NULL;
+    ra->count = 0;
+}
+
+static PyObject *ra_close(PyObject *self, PyObject *unused) {
+    ra_stop((ReadaheadObject *)self);
+    Py_RETURN_NONE;
+}
+
+static void ra_dealloc(PyObject *self) {
+    ReadaheadObject *ra = (ReadaheadObject *)self;
+    ra_stop(ra);
+    for (size_t i = 0; i < ra->npruned; i++) free(ra->pruned[i]);
+    free(ra->pruned);
+    free(ra->last);
+    free(ra->root);
+    pthread_mutex_destroy(&ra->mu);
+    pthread_cond_destroy(&ra->cv);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static PyObject *ra_stats(PyObject *self, PyObject *unused) {
+    ReadaheadObject *ra = (ReadaheadObject *)self;
+    size_t nread, ntaken;
+    Py_BEGIN_ALLOW_THREADS
+    pthread_mutex_lock(&ra->mu);
+    nread = ra->nread;
+    ntaken = ra->ntaken;
+    pthread_mutex_unlock(&ra->mu);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("(nn)", (Py_ssize_t)nread, (Py_ssize_t)ntaken);
+}
+
+static PyMethodDef ra_methods[] = {
+    {"close", ra_close, METH_NOARGS, "stop the thread and drop what it read"},
+    {"stats", ra_stats, METH_NOARGS, "(folders read by the thread, folders the walk took from it)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject ReadaheadType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "syncagent.native._native.Readahead",
+    .tp_basicsize = sizeof(ReadaheadObject),
+    .tp_dealloc = ra_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "folders below a root read ahead, in a walk's order, by a thread",
+    .tp_methods = ra_methods,
+};
+
+static PyObject *new_readahead(PyObject *self, PyObject *args) {
+    PyObject *root;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "O&n", PyUnicode_FSConverter, &root, &limit)) return NULL;
+    ReadaheadObject *ra = PyObject_New(ReadaheadObject, &ReadaheadType);
+    if (!ra) {
+        Py_DECREF(root);
+        return NULL;
+    }
+    ra->running = ra->stop = ra->done = 0;
+    ra->head = ra->tail = NULL;
+    ra->count = ra->nread = ra->ntaken = 0;
+    ra->limit = limit > 0 ? (size_t)limit : 1;
+    ra->last = NULL;
+    ra->pruned = NULL;
+    ra->npruned = ra->pruned_cap = 0;
+    ra->root = strdup(PyBytes_AS_STRING(root));
+    Py_DECREF(root);
+    pthread_mutex_init(&ra->mu, NULL);
+    pthread_cond_init(&ra->cv, NULL);
+    if (!ra->root) {
+        Py_DECREF(ra);
+        return PyErr_NoMemory();
+    }
+    int err = pthread_create(&ra->thread, NULL, ra_main, ra);
+    if (err != 0) {
+        Py_DECREF(ra);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    ra->running = 1;
+    return (PyObject *)ra;
+}
+
 static PyObject *read_folder(PyObject *self, PyObject *args) {
-    PyObject *abs_dir, *disk_prefix, *rel_prefix;
+    PyObject *abs_dir, *disk_prefix, *rel_prefix, *ahead = Py_None;
     int remote;
-    if (!PyArg_ParseTuple(args, "UUUp", &abs_dir, &disk_prefix, &rel_prefix, &remote)) return NULL;
+    if (!PyArg_ParseTuple(args, "UUUp|O", &abs_dir, &disk_prefix, &rel_prefix, &remote, &ahead)) return NULL;
+    if (ahead != Py_None && !PyObject_TypeCheck(ahead, &ReadaheadType)) {
+        PyErr_SetString(PyExc_TypeError, "read_folder: the fifth argument must be a Readahead or None");
+        return NULL;
+    }
     if (!EntryType) {
         PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
@@ -282,16 +637,25 @@ static PyObject *read_folder(PyObject *self, PyObject *args) {
     }
     const char *path = PyBytes_AS_STRING(abs_b);
     folder_t f = {0};
-    int rc;
+    int rc = 0, odd = 0;
+    ReadaheadObject *ra = ahead != Py_None && ((ReadaheadObject *)ahead)->running ? (ReadaheadObject *)ahead : NULL;
     Py_BEGIN_ALLOW_THREADS
-    rc = collect(path, &f);
+    ra_item *got = ra ? ra_take(ra, path) : NULL;
+    if (got) {
+        f = got->f;   /* the folder's data moves here */
+        odd = got->odd;
+        got->f = (folder_t){0};
+        ra_item_free(got);
+    } else {
+        rc = collect(path, &f, &odd);
+    }
     Py_END_ALLOW_THREADS
     PyObject *result = NULL, *items = NULL, *temps = NULL;
     if (rc < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    if (rc > 0) {
+    if (odd) {
         result = Py_NewRef(Py_None);
         goto done;
     }
@@ -559,6 +923,8 @@ static PyMethodDef methods[] = {
      "configure(Entry, RemoteEntry, slots, 'file', 'dir', Kind.FILE, Kind.DIR): the Python side's types"},
     {"read_folder", read_folder, METH_VARARGS,
      "read_folder(abs_dir, disk_prefix, rel_prefix, remote) -> (items, temps) | None: scan._read_folder's list"},
+    {"readahead", new_readahead, METH_VARARGS,
+     "readahead(root, limit) -> Readahead: a thread reading the folders below root in a walk's order"},
     {"merge", merge, METH_VARARGS,
      "merge(local, remote, base, prune, nfc) -> (local, remote, changed, counts...): engine.merge.merge's loop"},
     {NULL, NULL, 0, NULL},
@@ -567,6 +933,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__native(void) {
+    if (PyType_Ready(&ReadaheadType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m) return NULL;
     EmptyStr = PyUnicode_FromString("");

@@ -4,11 +4,15 @@ exactly what the Python loops it replaces do, on the same trees."""
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import shutil
 import sysconfig
+import time
 import unicodedata
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -156,3 +160,80 @@ def test_a_two_way_sync_gives_the_same_result_with_and_without_the_native_loops(
     first, second, third, local_tree, remote_tree = results[0]
     assert first[0] == 30 and second[4] > 0 and third[:5] == (0, 0, 0, 0, 0)
     assert local_tree == remote_tree
+
+
+class _Spy:
+    """The native module with every Readahead a walk makes kept for inspection."""
+
+    def __init__(self) -> None:
+        self.made: list[Any] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(NATIVE, name)
+
+    def readahead(self, root: str, limit: int) -> Any:
+        assert NATIVE is not None
+        self.made.append(NATIVE.readahead(root, limit))
+        return self.made[-1]
+
+
+def _folders(root: Path) -> int:
+    return 1 + sum(len(dirs) for _, dirs, _ in os.walk(root))
+
+
+@pytest.mark.usefixtures("native")
+def test_the_read_ahead_thread_serves_every_folder_of_a_plain_walk(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(40):
+        write(tmp_path / f"d{i % 7}" / f"s{i % 5}" / f"f{i}", "x")
+        write(tmp_path / f"d{i % 7}-x" / f"f{i}", "x")   # "-" sorts before "/": not depth-first
+    spy = _Spy()
+    monkeypatch.setattr(scan, "NATIVE", spy)
+    fast = list(walk(tmp_path))
+    monkeypatch.setattr(scan, "NATIVE", None)
+    assert fast == list(walk(tmp_path))
+    assert spy.made[0].stats() == (_folders(tmp_path), _folders(tmp_path))
+
+
+@pytest.mark.usefixtures("native")
+@pytest.mark.parametrize("limit", [1, 2, 64])
+def test_a_walk_out_of_byte_order_or_past_ignored_folders_reads_those_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
+    _odd_tree(tmp_path)
+    for name in ("\u00e9t\u00e9/a/b", "e\u0301te\u0301/x", "\u00e9/q", "e/z", "big/" + "/".join("abcdef")):
+        write(tmp_path / name / "f", name)
+    for i in range(60):
+        write(tmp_path / "big" / f"s{i}" / "t" / "f", "x")
+    rules = IgnoreRules.load(tmp_path, ["big/", "*.log"])
+    monkeypatch.setattr(scan, "READ_AHEAD", limit)
+    spy = _Spy()
+    monkeypatch.setattr(scan, "NATIVE", spy)
+    fast, fast_scan = Scan(tmp_path), Scan(tmp_path)
+    fast_items = list(walk(tmp_path, rules, into=fast_scan))
+    monkeypatch.setattr(scan, "NATIVE", None)
+    slow_scan = Scan(tmp_path)
+    assert fast_items == list(walk(tmp_path, rules, into=slow_scan))
+    assert fast_scan.skipped == slow_scan.skipped and fast_scan.ignored == slow_scan.ignored
+    assert fast_scan.disk == slow_scan.disk and sorted(fast_scan.temps) == sorted(slow_scan.temps)
+    del fast
+    read, taken = spy.made[0].stats()
+    below_big = _folders(tmp_path / "big")
+    assert taken < read
+    # The ignored folder is dropped when the walk goes past it; the thread reads at most its window below it.
+    assert read <= _folders(tmp_path) - below_big + 2 * limit + 8
+
+
+@pytest.mark.usefixtures("native")
+def test_a_walk_left_early_stops_its_read_ahead_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for i in range(300):
+        write(tmp_path / f"d{i:03d}" / "f", "x")
+    spy = _Spy()
+    monkeypatch.setattr(scan, "NATIVE", spy)
+    monkeypatch.setattr(scan, "READ_AHEAD", 4)
+    walking = cast(Generator[tuple[str, Entry], None, None], walk(tmp_path))
+    assert [p for p, _ in itertools.islice(walking, 3)] == ["d000", "d000/f", "d001"]
+    walking.close()
+    read, _ = spy.made[0].stats()
+    assert read < 300
+    time.sleep(0.05)
+    assert spy.made[0].stats()[0] == read, "the thread was joined: it reads nothing more"

@@ -34,7 +34,12 @@ def compile_native(root: Path) -> Path | None:
         return _skip("no C compiler (Debian: apt-get install gcc)")
     cmd = [*cc, "-O2", "-fPIC", "-shared", "-pthread", "-Wall", "-Werror=implicit-function-declaration",
            f"-I{include}", str(root / SOURCE), "-o", str(target)]
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    # With SQLite's headers the module also reads the base on a thread of its own (libsqlite3-dev).
+    done = subprocess.run([*cmd, "-DHAVE_SQLITE", "-lsqlite3"], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        print("syncagent: the native module is built without its base reader (no sqlite3.h: "
+              "Debian: apt-get install libsqlite3-dev)", file=sys.stderr)
+        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         return _skip(f"the C compiler failed:\n{done.stderr.strip()}")
     return target

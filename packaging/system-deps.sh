@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages syncagent and its tests need, on Debian/Ubuntu.
 #   librsync2  the delta library (runtime)      rdiff   interop tests, bench_delta
-#   gcc, pythonX.Y-dev  build syncagent/native (optional: without them the pure-Python path runs)
+#   gcc, pythonX.Y-dev, libsqlite3-dev   build syncagent/native (optional: without them the pure-Python
+#                                        path runs)
 #   --bench: rsync, rclone, unison               peers the benchmarks compare with (optional:
 #                                                a benchmark leaves out a peer that is missing)
 # Installs with apt-get when run as root; otherwise says what to run.
@@ -35,6 +36,7 @@ py=${PYTHON:-python3}
 if include=$("$py" -c 'import sysconfig; print(sysconfig.get_paths()["include"])' 2>/dev/null); then
   build=()
   command -v cc >/dev/null || build+=(gcc)
+  [ -e /usr/include/sqlite3.h ] || build+=(libsqlite3-dev)   # its base reader thread
   if [ ! -e "$include/Python.h" ]; then
     build+=("python$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')-dev")
   fi

@@ -22,6 +22,7 @@ import peewee as pw
 
 from syncagent.engine.records import Base
 from syncagent.errors import SyncAgentError
+from syncagent.native import NATIVE
 from syncagent.providers.base import ProviderState
 
 SCHEMA_VERSION = 3
@@ -238,6 +239,17 @@ class Store:
         cur = database.execute_sql(
             "SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ? ORDER BY path", (pair,))
         return iter(cur)   # the cursor itself: no generator frame per row
+
+    def base_brief_stream(self, pair: int) -> Iterable[tuple[str, str, int, int, int, str]]:
+        """iter_base_brief's rows, read by the native module's thread on a
+        read-only connection where it is built (the merge then makes no
+        Python object for a quiet row). Only when this connection has
+        nothing uncommitted: the other connection sees what is committed."""
+        if NATIVE is not None and hasattr(NATIVE, "base_reader") and not database.in_transaction():
+            reader: Iterable[tuple[str, str, int, int, int, str]] | None = NATIVE.base_reader(str(self.path), pair)
+            if reader is not None:
+                return reader
+        return self.iter_base_brief(pair)
 
     def load_base_paths(self, pair: int, paths: Iterable[str]) -> dict[str, Base]:
         """Full rows of some paths, in batches of one query each."""

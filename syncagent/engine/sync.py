@@ -259,7 +259,7 @@ class Engine:
         local_scan = Scan(self.local_root)
         self.local.last_scan = local_scan
         caps = self.remote.capabilities
-        base = self.store.iter_base_brief(self.pair)
+        base = self.store.base_brief_stream(self.pair)
         streamed = caps.sorted_listing and not (caps.change_feed and not self.options.dry_run)
         local: Iterable[tuple[str, Entry]] = ()
         if not self.local_root.is_dir():  # dry run of a first sync

@@ -17,11 +17,12 @@ from typing import Any, cast
 import pytest
 
 from syncagent.engine import scan
+from syncagent.engine.merge import Merged, merge_py
 from syncagent.engine.plan import Mode
-from syncagent.engine.records import FILE, Entry
+from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.engine.report import Reporter
 from syncagent.engine.scan import Scan, walk
-from syncagent.engine.state import Store
+from syncagent.engine.state import Store, database
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.native import NATIVE
 from syncagent.paths import IgnoreRules
@@ -237,3 +238,60 @@ def test_a_walk_left_early_stops_its_read_ahead_thread(tmp_path: Path, monkeypat
     assert read < 300
     time.sleep(0.05)
     assert spy.made[0].stats()[0] == read, "the thread was joined: it reads nothing more"
+
+
+def _store_with_base(tmp_path: Path, rows: list[tuple[str, Base]]) -> tuple[Store, int]:
+    store = Store(tmp_path / "state")
+    pair = store.pair_id(str(tmp_path / "l"), "remote")
+    store.write_base(pair, rows, [])
+    return store, pair
+
+
+def _base_rows(n: int) -> list[tuple[str, Base]]:
+    rows = []
+    for i in range(n):
+        path = f"d{i % 13}/\u00e9t\u00e9-{i}" if i % 97 == 0 else f"d{i % 13}/f{i:05d}"
+        kind = DIR if i % 50 == 0 else FILE
+        rows.append((path, Base(kind, i, 1_700_000_000_000_000_000 + i, 2**40 + i, None,
+                                "" if i % 7 == 0 else f"rev-{i}", None, None, 0, 0)))
+    return rows
+
+
+@pytest.mark.usefixtures("native")
+def test_the_base_reader_yields_the_rows_the_cursor_does_across_chunks(tmp_path: Path) -> None:
+    store, pair = _store_with_base(tmp_path, _base_rows(10_000))
+    try:
+        reader = store.base_brief_stream(pair)
+        assert type(reader).__name__ == "BaseReader"
+        assert list(reader) == list(store.iter_base_brief(pair))
+        with database.atomic():   # something uncommitted here: the other connection would not see it
+            assert type(store.base_brief_stream(pair)).__name__ != "BaseReader"
+    finally:
+        store.close()
+
+
+@pytest.mark.usefixtures("native")
+def test_the_merge_over_the_base_reader_keeps_what_the_python_merge_keeps(tmp_path: Path) -> None:
+    rows = _base_rows(9_000)
+    store, pair = _store_with_base(tmp_path, rows)
+    try:
+        local, remote = [], []
+        for i, (path, b) in enumerate(rows):
+            if i % 11 == 3:
+                continue   # gone on both sides
+            size = b.size + (1 if i % 17 == 0 else 0)
+            local.append((path, Entry(b.kind, size if b.kind == FILE else 0, b.mtime_ns if b.kind == FILE else 0,
+                                      b.ino)))
+            rev = b.rrev + ("x" if i % 19 == 0 else "")
+            remote.append(RemoteEntry(path, Kind(b.kind), b.size, b.mtime_ns, rev) if b.kind == FILE
+                          else RemoteEntry(path, Kind.DIR))
+        local.append(("zz-new", Entry(FILE, 1, 1, 1)))
+        local.sort()
+        remote.sort(key=lambda e: e.path)
+        assert NATIVE is not None
+        got = Merged(*NATIVE.merge(local, remote, store.base_brief_stream(pair), True, str))
+        want = merge_py(local, remote, store.iter_base_brief(pair))
+        assert got == want
+        assert 500 < len(got.changed) < 2000 and "zz-new" in got.local
+    finally:
+        store.close()

@@ -953,6 +953,7 @@ static PyObject *new_base_reader(PyObject *self, PyObject *args) {
     pthread_cond_init(&br->cv, NULL);
     int rc = sqlite3_open_v2(PyBytes_AS_STRING(path), &br->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
     Py_DECREF(path);
+    if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(br->db, 10000);   /* as the engine's own connection waits */
     if (rc == SQLITE_OK)
         rc = sqlite3_prepare_v2(br->db, "SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ? "
                                 "ORDER BY path", -1, &br->stmt, NULL);

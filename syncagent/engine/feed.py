@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from syncagent.engine.merge import BaseBrief, remote_key
 from syncagent.engine.records import FILE
+from syncagent.engine.spill import Spill
 from syncagent.engine.state import Store
 from syncagent.paths import IgnoreRules, parent
 from syncagent.providers.base import Deleted, Provider, RemoteEntry
@@ -48,45 +49,27 @@ def from_feed(remote: Provider, store: Store, pair: int, rules: IgnoreRules) -> 
     return RemoteChanges(_outermost(paths), batch.cursor)
 
 
-def from_listing(remote: Provider, store: Store, pair: int, rules: IgnoreRules) -> RemoteChanges:
-    """The listing compared with the base, no local walk, no hashing. A
-    provider that lists in path order (`sorted_listing`) is merged with the
-    base as both stream, holding only what changed; any other listing is
-    held as (kind, rev) per path with the base streamed against it (100,000
-    files: ~50 MB less at the peak than full base rows beside the listing)."""
-    if remote.capabilities.sorted_listing:
-        changed, gone = _diff_sorted(remote.list(), store.iter_base_brief(pair), rules)
-    else:
-        changed, gone = _diff_held(remote.list(), store.iter_base_brief(pair), rules)
+def from_listing(remote: Provider, store: Store, pair: int, rules: IgnoreRules, spill: Spill) -> RemoteChanges:
+    """The listing compared with the base, no local walk, no hashing: both
+    streams in one order, merged as they come, holding only what changed. A
+    provider that does not list in that order (`sorted_listing`) is sorted
+    first, on disk past a bound (spill.py)."""
+    listing = remote.list()
+    if not remote.capabilities.sorted_listing:
+        listing = spill.sort_listing(listing)
+    changed, gone = _diff_sorted(listing, store.iter_base_brief(pair), rules)
     skipped = remote.skipped()
     changed.update(p for p in gone if p not in skipped)   # a skipped name is never a deletion
     return RemoteChanges(_outermost(changed))
-
-
-def _diff_held(listing: Iterable[RemoteEntry], base: Iterable[BaseBrief], rules: IgnoreRules
-               ) -> tuple[set[str], list[str]]:
-    listed: dict[str, tuple[str, str]] = {}
-    for e in listing:
-        if not (rules and rules.matches(e.path, e.kind == "dir")):
-            listed[e.path] = (e.kind, e.rev)
-    changed: set[str] = set()
-    gone: list[str] = []
-    for path, kind, _size, _mtime_ns, _ino, rrev in base:
-        found = listed.pop(path, None)
-        if found is None:
-            if not (rules and rules.matches(path, kind == "dir")):
-                gone.append(path)
-        elif found[0] != kind or (kind == FILE and found[1] != rrev):
-            changed.add(path)
-    changed.update(listed)              # new on the remote
-    return changed, gone
 
 
 def _diff_sorted(listing: Iterable[RemoteEntry], base: Iterable[BaseBrief], rules: IgnoreRules
                  ) -> tuple[set[str], list[str]]:
     """Both streams in one order (merge.py): a path is unchanged when its two
     records meet and agree. Out of order, a path only comes out as both new
-    and gone: a partial run then looks at it, which costs a stat, never a file."""
+    and gone: a partial run then looks at it, which costs a stat, never a file.
+    A remote spelling of a base path (NFD) counts as both new and gone, a
+    second spelling listed for one name as new."""
     changed: set[str] = set()
     gone: list[str] = []
     lit, bit = iter(listing), iter(base)
@@ -101,7 +84,7 @@ def _diff_sorted(listing: Iterable[RemoteEntry], base: Iterable[BaseBrief], rule
             if not (rules and rules.matches(b[0], b[1] == "dir")):
                 gone.append(b[0])
             b = next(bit, None)
-        elif e is not None:             # one path on both: compared as _diff_held does
+        elif e is not None:             # one path on both
             if rules and rules.matches(e.path, e.kind == "dir"):
                 if not rules.matches(b[0], b[1] == "dir"):
                     gone.append(b[0])

@@ -20,11 +20,12 @@ from syncagent.engine import crashpoint, feed, journal
 from syncagent.engine.feed import RemoteChanges
 from syncagent.engine.identity import DEFAULT_COMPARE_LIMIT, Identity
 from syncagent.engine.localside import LocalSide, OwnWrites
-from syncagent.engine.merge import Merged, merge, sorted_listing
+from syncagent.engine.merge import Merged, merge
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.engine.records import FILE, Base, Entry
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import Scan, walk
+from syncagent.engine.spill import Spill, remove_leftovers
 from syncagent.engine.state import Store, pair_lock, readable
 from syncagent.engine.trash import Trash
 from syncagent.engine.views import build_views
@@ -98,6 +99,7 @@ class Engine:
         if paths is not None and any(not p.isascii() for p in paths):
             paths = None
         with pair_lock(self.store.state_dir, self.pair, wait=self.options.lock_wait), readable(self.store.path):
+            remove_leftovers(self.store.state_dir, self.tag)   # a killed run's scratch (spill.py)
             try:
                 self._recover()
                 if paths is not None and self.store.count_base(self.pair):
@@ -128,7 +130,9 @@ class Engine:
             rules = IgnoreRules.load(self.local_root, self.options.excludes)
             if self.remote.capabilities.change_feed:
                 return feed.from_feed(self.remote, self.store, self.pair, rules)
-            return feed.from_listing(self.remote, self.store, self.pair, rules)
+            remove_leftovers(self.store.state_dir, self.tag)
+            with Spill(self.store.state_dir, self.tag) as spill:
+                return feed.from_listing(self.remote, self.store, self.pair, rules, spill)
 
     def _phase(self, name: str, started: float, detail: str = "") -> float:
         """With -v: how long each phase took (where the time of a slow run goes)."""
@@ -253,7 +257,9 @@ class Engine:
         """Walk the local tree, list the remote and read the base, merged in
         one pass (merge.py): what comes back is only what is not quiet. The
         local scan's `entries` are those paths; the rest of the Scan (skipped
-        names, spellings, temps) is filled by the walk."""
+        names, spellings, temps) is filled by the walk. A listing that must
+        be sorted first, or the walk held while the remote is listed, goes
+        to disk past a bound (spill.py)."""
         rules = IgnoreRules.load(self.local_root, self.options.excludes)
         self.rules = rules
         local_scan = Scan(self.local_root)
@@ -261,36 +267,38 @@ class Engine:
         caps = self.remote.capabilities
         base = self.store.base_brief_stream(self.pair)
         streamed = caps.sorted_listing and not (caps.change_feed and not self.options.dry_run)
-        local: Iterable[tuple[str, Entry]] = ()
-        if not self.local_root.is_dir():  # dry run of a first sync
-            remote: Iterable[RemoteEntry] = sorted_listing(self._list_remote())
-        elif streamed:
-            local = walk(self.local_root, rules, into=local_scan)
-            remote = self.remote.list() if self.remote.root_exists() else ()
-        elif caps.expensive_bytes:
-            # A network listing waits on I/O: overlap it with the local walk (held meanwhile).
-            with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
-                remote_future = pool.submit(lambda: sorted_listing(self._list_remote()))
-                local = list(walk(self.local_root, rules, into=local_scan))
-                remote = remote_future.result()
-        else:
-            # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.
-            remote = sorted_listing(self._list_remote())
-            local = walk(self.local_root, rules, into=local_scan)
-        merged = merge(local, remote, base, prune=not caps.case_insensitive)
+        with Spill(self.store.state_dir, self.tag) as spill:
+            local: Iterable[tuple[str, Entry]] = ()
+            if not self.local_root.is_dir():  # dry run of a first sync
+                remote: Iterable[RemoteEntry] = spill.sort_listing(self._list_remote())
+            elif streamed:
+                local = walk(self.local_root, rules, into=local_scan)
+                remote = self.remote.list() if self.remote.root_exists() else ()
+            elif caps.expensive_bytes:
+                # A network listing waits on I/O: overlap it with the local walk (spooled meanwhile).
+                with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
+                    remote_future = pool.submit(lambda: spill.sort_listing(self._list_remote()))
+                    local = spill.spool(walk(self.local_root, rules, into=local_scan))
+                    remote = remote_future.result()
+            else:
+                # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.
+                remote = spill.sort_listing(self._list_remote())
+                local = walk(self.local_root, rules, into=local_scan)
+            merged = merge(local, remote, base, prune=not caps.case_insensitive)
         local_scan.entries = merged.local
         return local_scan, merged
 
-    def _list_remote(self) -> list[RemoteEntry]:
-        """The whole remote tree. A change-feed provider lists it by starting
-        its feed, so the run ends holding the cursor the next poll asks from."""
+    def _list_remote(self) -> Iterable[RemoteEntry]:
+        """The whole remote tree, as a stream. A change-feed provider lists
+        it by starting its feed, so the run ends holding the cursor the next
+        poll asks from."""
         if not self.remote.root_exists():
-            return []
+            return ()
         if self.remote.capabilities.change_feed and not self.options.dry_run:
             batch = self.remote.changes(None)
             self.feed_cursor = batch.cursor
-            return [c for c in batch.changes if isinstance(c, RemoteEntry)]
-        return list(self.remote.list())
+            return (c for c in batch.changes if isinstance(c, RemoteEntry))
+        return self.remote.list()
 
     def _remove_stale_temps(self, local_scan: Scan) -> None:
         """Temp files of this pair left by a killed run (we hold the pair lock)."""

@@ -1,16 +1,18 @@
 """A poll without a change feed: the listing against the base. Streamed
-(a sorted listing merged with the base) it finds what the held comparison
-finds, in order or not."""
+(a sorted listing merged with the base) it finds what the plain comparison
+of a listing held whole finds, in order or not."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncagent.engine.feed import _diff_held, _diff_sorted
+from syncagent.engine.feed import _diff_sorted
 from syncagent.engine.merge import BaseBrief, sorted_listing
+from syncagent.engine.records import FILE
 from syncagent.paths import IgnoreRules
 from syncagent.providers.base import Kind, RemoteEntry
 
@@ -28,6 +30,26 @@ def _streams(cases: dict[str, tuple[bool, bool, bool, bool, bool]]) -> tuple[lis
         if in_base:
             base.append((path, "dir" if bdir else "file", 1, 1, 1, "r1"))
     return sorted_listing(listing), sorted(base)
+
+
+def _diff_held(listing: Iterable[RemoteEntry], base: Iterable[BaseBrief], rules: IgnoreRules
+               ) -> tuple[set[str], list[str]]:
+    """The oracle: the listing held as path -> (kind, rev), the base looked up in it."""
+    listed: dict[str, tuple[str, str]] = {}
+    for e in listing:
+        if not (rules and rules.matches(e.path, e.kind == "dir")):
+            listed[e.path] = (e.kind, e.rev)
+    changed: set[str] = set()
+    gone: list[str] = []
+    for path, kind, _size, _mtime_ns, _ino, rrev in base:
+        found = listed.pop(path, None)
+        if found is None:
+            if not (rules and rules.matches(path, kind == "dir")):
+                gone.append(path)
+        elif found[0] != kind or (kind == FILE and found[1] != rrev):
+            changed.add(path)
+    changed.update(listed)              # new on the remote
+    return changed, gone
 
 
 @given(CASES, st.booleans(), st.randoms(use_true_random=False))

@@ -5,14 +5,18 @@ every network provider) is sorted by the engine. Up to `MEMORY_ENTRIES`
 entries that is `sorted()` in RAM, as it always was. A longer listing is cut
 into runs of that many entries; each run is sorted in RAM and written to a
 scratch SQLite file in the state dir's `scratch/` folder as blocks of
-marshalled tuples; the runs are then read back a block at a time and merged
-(heapq.merge), so memory follows `MEMORY_ENTRIES` and the number of runs,
-never the listing (1,000,000 entries: ~400 MB held before, docs/benchmarks.md).
+marshalled records; the runs are then read back a block at a time and merged,
+so memory follows `MEMORY_ENTRIES` and the number of runs, never the
+listing (1,000,000 entries: 750 MB at the peak of a no-op run before, 96 MB
+after; docs/benchmarks.md).
 
-The order is that of `sorted(listing, key=remote_key)`: each record carries
-(merge key, sequence number), so two spellings of one name (NFC and NFD
-twins) come out adjacent and in listing order, as the merge needs them.
-Code-point order of Python strings; SQLite only stores the blocks.
+The order is that of `sorted(listing, key=remote_key)`: each record is
+(merge key, sequence number, fields), so two spellings of one name (NFC and
+NFD twins) come out adjacent and in listing order, as the merge needs them.
+Code-point order of Python strings; SQLite only stores the blocks. The runs
+are merged a batch at a time (`_merge_blocks`): what every run's current
+block holds up to the smallest of their last records is sorted together,
+in C, rather than one record at a time through a heap in Python.
 
 The same scratch holds the local walk while a network listing runs beside it
 (`spool`): the walk is already in order, so it is only written and read back.
@@ -25,17 +29,17 @@ pair (`remove_leftovers`, under the pair lock: no live run owns it then).
 from __future__ import annotations
 
 import contextlib
-import heapq
 import marshal
 import os
 import sqlite3
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from syncagent.engine.merge import remote_key, sorted_listing
 from syncagent.engine.records import Entry
@@ -43,16 +47,20 @@ from syncagent.engine.state import StateError
 from syncagent.providers.base import Kind, RemoteEntry
 
 MEMORY_ENTRIES = 25_000    # entries sorted in RAM (~10 MB); a longer listing is sorted in runs on disk
-BLOCK = 256                # records a stored block holds (what one run keeps in RAM while merging)
+BLOCK = 512                # records a stored block holds (what one run keeps in RAM while merging)
 FOLDER = "scratch"         # in the state dir
 SUFFIX = ".scratch"
 
 T = TypeVar("T")
-_KINDS = {str(Kind.FILE): Kind.FILE, str(Kind.DIR): Kind.DIR}
-
-# A remote entry on disk: (merge key, sequence, path, kind, size, mtime_ns, rev, hash, id, spelling).
-# The key and the sequence lead, so tuples compare as the merge order and never past the sequence.
+# A remote entry on disk: (merge key, sequence number, then RECORD_FIELDS). Records compare as the
+# merge order and never past the sequence number (it is unique). Flat, of strings, ints and None
+# only, so the garbage collector stops tracking them at once: a run holds 25,000 of them, and
+# container objects that live long make CPython's full collections frequent (they cost a no-op run
+# over 1,000,000 files ~10 s when records held the RemoteEntry fields as a nested tuple with the Kind).
 Record = tuple[str, int, str, str, int, int, str, str | None, str | None, str | None]
+RECORD_FIELDS = ("path", "kind", "size", "mtime_ns", "rev", "hash", "id", "spelling")
+_KIND_NAME = {Kind.FILE: "file", Kind.DIR: "dir"}
+_KIND = {"file": Kind.FILE, "dir": Kind.DIR}
 
 
 def remove_leftovers(state_dir: Path, tag: str) -> int:
@@ -80,7 +88,7 @@ class Scratch:
         self.folder, self.tag = folder, tag
         self.path: Path | None = None
         self._db: sqlite3.Connection | None = None
-        self._blocks = 0
+        self.blocks = 0
 
     def _open(self) -> sqlite3.Connection:
         try:
@@ -104,18 +112,16 @@ class Scratch:
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return StateError(f"cannot keep a listing on disk in {self.folder}: {why}")
 
-    def write(self, records: list[Any]) -> tuple[int, int]:
-        """Store `records` (marshallable tuples) in blocks; returns the first
-        and last block's number, to read them back in this order."""
+    def append(self, blobs: list[bytes]) -> tuple[int, int]:
+        """Store `blobs`; returns the first and last one's number, to read them back in this order."""
         db = self._db or self._open()
-        first = self._blocks + 1
-        blobs = [(marshal.dumps(records[i:i + BLOCK]),) for i in range(0, len(records), BLOCK)]
+        first = self.blocks + 1
         try:
-            db.executemany("INSERT INTO block (data) VALUES (?)", blobs)
+            db.executemany("INSERT INTO block (data) VALUES (?)", ((b,) for b in blobs))
         except sqlite3.Error as exc:
             raise self._failed(exc) from exc
-        self._blocks += len(blobs)
-        return first, self._blocks
+        self.blocks += len(blobs)
+        return first, self.blocks
 
     def done_writing(self) -> None:
         if self._db is not None and self._db.in_transaction:
@@ -124,17 +130,17 @@ class Scratch:
             except sqlite3.Error as exc:
                 raise self._failed(exc) from exc
 
-    def read(self, blocks: tuple[int, int]) -> Iterator[Any]:
-        """The records of blocks first..last, in the order written."""
+    def read(self, span: tuple[int, int]) -> Iterator[bytes]:
+        """The blobs numbered first..last, one at a time."""
         db = self._db
         if db is None:
             return
-        for rowid in range(blocks[0], blocks[1] + 1):
+        for rowid in range(span[0], span[1] + 1):
             try:
                 row = db.execute("SELECT data FROM block WHERE rowid = ?", (rowid,)).fetchone()
             except sqlite3.Error as exc:
                 raise self._failed(exc) from exc
-            yield from marshal.loads(row[0])
+            yield row[0]
 
     def close(self) -> None:
         if self._db is not None:
@@ -181,40 +187,42 @@ class Spill:
     def sort_listing(self, entries: Iterable[RemoteEntry]) -> Iterator[RemoteEntry]:
         """Read all of `entries` now and return them in merge order (that of
         `sorted(entries, key=remote_key)`), to be read while this Spill is open."""
-        head, it = _head(entries, self.limit)
-        if it is None:
+        head, rest = _head(entries, self.limit)
+        if rest is None:
             return iter(sorted_listing(head))    # no more than fits: sorted in RAM, nothing on disk
         scratch = self._scratch()
-        runs = []
-        seq = 0
-        chunk = _records(head, seq)
+        stream = chain(head, rest)
         del head
-        while len(chunk) == self.limit:
-            chunk.sort()
-            runs.append(scratch.write(chunk))
-            seq += len(chunk)
-            chunk = _records(islice(it, self.limit), seq)
+        spans = []
+        seq = 0
+        while True:
+            records = _records(islice(stream, self.limit), seq)   # each entry let go as it is read
+            records.sort()
+            if len(records) < self.limit:
+                break       # the last, short run stays in RAM
+            seq += len(records)
+            spans.append(scratch.append([marshal.dumps(records[i:i + BLOCK]) for i in range(0, len(records), BLOCK)]))
         scratch.done_writing()
-        chunk.sort()   # the last, short run stays in RAM
-        merged: Iterator[Record] = heapq.merge(*(scratch.read(r) for r in runs), chunk)
-        return _entries(merged)
+        runs: list[Iterator[list[Record]]] = [map(marshal.loads, scratch.read(span)) for span in spans]
+        runs.append(iter([records]))
+        return map(_rebuild, chain.from_iterable(_merge_blocks(runs)))
 
     # ---- the local walk, held while the remote is listed ---------------------
     def spool(self, items: Iterable[tuple[str, Entry]]) -> Iterator[tuple[str, Entry]]:
         """Read all of `items` now (a stream already in order) and return
         them in the same order: up to `limit` held in RAM, the rest on disk."""
-        head, it = _head(items, self.limit)
-        if it is None:
+        head, rest = _head(items, self.limit)
+        if rest is None:
             return iter(head)
         scratch = self._scratch()
-        first = last = 0
-        chunk = head
-        while chunk:
-            span = scratch.write([(path, tuple(e)) for path, e in chunk])
-            first, last = first or span[0], span[1]
-            chunk = list(islice(it, self.limit))
+        stream = chain(head, rest)
+        del head
+        first = scratch.blocks + 1
+        while block := list(islice(stream, BLOCK)):
+            # exact tuples of plain values: untracked by the collector, as the records above
+            scratch.append([marshal.dumps(([p for p, _ in block], [tuple(e) for _, e in block]))])
         scratch.done_writing()
-        return _local_entries(scratch.read((first, last)))
+        return chain.from_iterable(map(_local_block, scratch.read((first, scratch.blocks))))
 
 
 def _head(items: Iterable[T], limit: int) -> tuple[list[T], Iterator[T] | None]:
@@ -227,21 +235,62 @@ def _head(items: Iterable[T], limit: int) -> tuple[list[T], Iterator[T] | None]:
 
 
 def _records(entries: Iterable[RemoteEntry], seq: int) -> list[Record]:
-    out: list[Record] = []
-    add = out.append
-    for e in entries:
-        add((remote_key(e), seq, e.path, str(e.kind), e.size, e.mtime_ns, e.rev, e.hash, e.id, e.spelling))
-        seq += 1
-    return out
+    kind = _KIND_NAME
+    return [(remote_key(e), n, e.path, kind[e.kind], e.size, e.mtime_ns, e.rev, e.hash, e.id, e.spelling)
+            for n, e in enumerate(entries, seq)]
 
 
-def _entries(records: Iterable[Record]) -> Iterator[RemoteEntry]:
-    kinds = _KINDS
-    for _key, _seq, path, kind, size, mtime_ns, rev, hash_, id_, spelling in records:
-        yield RemoteEntry(path, kinds[kind], size, mtime_ns, rev, hash_, id_, spelling)
+def _merge_blocks(runs: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
+    """Merge sorted runs, each a stream of sorted blocks, into a stream of
+    sorted batches: each round takes from every run's current block what is
+    no greater than the smallest of their last records (so nothing a later
+    block holds can come before it), sorts that together and hands it out;
+    at least one block is used up each round."""
+    current: list[tuple[list[Record], int, Iterator[list[Record]]]] = []
+    for run in runs:
+        block = next(run, None)
+        if block:
+            current.append((block, 0, run))
+    while current:
+        bound = min(block[-1] for block, _pos, _run in current)
+        batch: list[Record] = []
+        still: list[tuple[list[Record], int, Iterator[list[Record]]]] = []
+        for block, pos, run in current:
+            cut = bisect_right(block, bound, pos)
+            batch += block[pos:cut]
+            if cut < len(block):
+                still.append((block, cut, run))
+            else:
+                following = next(run, None)
+                if following:
+                    still.append((following, 0, run))
+        batch.sort()    # a few sorted slices: timsort merges them
+        yield batch
+        current = still
 
 
-def _local_entries(records: Iterable[tuple[str, tuple[str, int, int, int]]]) -> Iterator[tuple[str, Entry]]:
-    make = Entry._make
-    for path, fields in records:
-        yield path, make(fields)
+def _rebuilder() -> Callable[[Record], RemoteEntry]:
+    """RemoteEntry from a record, without the frozen dataclass's __init__
+    (which sets each field through object.__setattr__ by name: 2.6 us an
+    entry on the project's machine, most of reading a listing back): the
+    slots' own setters do the same in half the time. test_spill checks the
+    record still holds every field of the class."""
+    slot = RemoteEntry.__dict__
+    path, kind, size, mtime_ns, rev, hash_, id_, spelling = (slot[name].__set__ for name in RECORD_FIELDS)
+    new, kinds = object.__new__, _KIND
+
+    def rebuild(r: Record) -> RemoteEntry:
+        e: RemoteEntry = new(RemoteEntry)
+        path(e, r[2]), kind(e, kinds[r[3]]), size(e, r[4]), mtime_ns(e, r[5])
+        rev(e, r[6]), hash_(e, r[7]), id_(e, r[8]), spelling(e, r[9])
+        return e
+
+    return rebuild
+
+
+_rebuild = _rebuilder()
+
+
+def _local_block(blob: bytes) -> Iterator[tuple[str, Entry]]:
+    paths, fields = marshal.loads(blob)
+    return zip(paths, map(Entry._make, fields), strict=True)

@@ -65,6 +65,10 @@ def test_the_order_and_the_records_are_those_of_an_in_memory_sort(entries: list[
     assert [type(e.kind) for e in out] == [Kind] * len(out)
 
 
+def test_a_record_holds_every_field_of_a_remote_entry() -> None:
+    assert tuple(f.name for f in dataclasses.fields(RemoteEntry)) == spill_module.RECORD_FIELDS
+
+
 def test_every_field_survives_the_disk_none_apart_from_empty(tmp_path: Path) -> None:
     odd = "bad\udcff name"    # a name that is not valid UTF-8 on the service (a lone surrogate)
     entries = [
@@ -231,13 +235,13 @@ def _fields(s: Summary) -> tuple[int, ...]:
 def test_a_sync_through_the_disk_ends_as_the_in_memory_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                              provider: type[LocalProvider]) -> None:
     written: list[int] = []
-    real_write = spill_module.Scratch.write
+    real_append = spill_module.Scratch.append
 
-    def counting_write(self: spill_module.Scratch, records: list[object]) -> tuple[int, int]:
-        written.append(len(records))
-        return real_write(self, records)
+    def counting_append(self: spill_module.Scratch, blobs: list[bytes]) -> tuple[int, int]:
+        written.append(len(blobs))
+        return real_append(self, blobs)
 
-    monkeypatch.setattr(spill_module.Scratch, "write", counting_write)
+    monkeypatch.setattr(spill_module.Scratch, "append", counting_append)
     results = {}
     for limit in (3, 10**9):
         monkeypatch.setattr(spill_module, "MEMORY_ENTRIES", limit)

@@ -41,9 +41,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from syncagent.engine.merge import remote_key, sorted_listing
+from syncagent.engine.merge import sorted_listing
 from syncagent.engine.records import Entry
 from syncagent.engine.state import StateError
+from syncagent.paths import nfc
 from syncagent.providers.base import Kind, RemoteEntry
 
 MEMORY_ENTRIES = 25_000    # entries sorted in RAM (~10 MB); a longer listing is sorted in runs on disk
@@ -208,21 +209,37 @@ class Spill:
         return map(_rebuild, chain.from_iterable(_merge_blocks(runs)))
 
     # ---- the local walk, held while the remote is listed ---------------------
-    def spool(self, items: Iterable[tuple[str, Entry]]) -> Iterator[tuple[str, Entry]]:
-        """Read all of `items` now (a stream already in order) and return
-        them in the same order: up to `limit` held in RAM, the rest on disk."""
-        head, rest = _head(items, self.limit)
-        if rest is None:
-            return iter(head)
+    def spool(self, items: Iterable[tuple[str, Entry]], until: Callable[[], bool] | None = None
+              ) -> Iterator[tuple[str, Entry]]:
+        """Read `items` (a stream already in order) now, until it ends or
+        `until()` says enough (asked every block: the remote listing it was
+        held for is in), and return all of it in the same order: what was
+        read, up to `limit` held in RAM and the rest on disk, then the rest
+        of the stream as it comes."""
+        it = iter(items)
+        enough = until or (lambda: False)
+        held: list[tuple[str, Entry]] = []
+        while len(held) < self.limit:
+            if enough():
+                return chain(held, it)
+            want = min(BLOCK, self.limit - len(held))
+            block = list(islice(it, want))
+            held += block
+            if len(block) < want:
+                return iter(held)           # the whole stream, in RAM
+        following = next(it, None)
+        if following is None:
+            return iter(held)
+        it = chain((following,), it)
         scratch = self._scratch()
-        stream = chain(head, rest)
-        del head
         first = scratch.blocks + 1
-        while block := list(islice(stream, BLOCK)):
-            # exact tuples of plain values: untracked by the collector, as the records above
-            scratch.append([marshal.dumps(([p for p, _ in block], [tuple(e) for _, e in block]))])
+        for i in range(0, len(held), BLOCK):
+            scratch.append([_local_blob(held[i:i + BLOCK])])
+        del held
+        while not enough() and (block := list(islice(it, BLOCK))):
+            scratch.append([_local_blob(block)])
         scratch.done_writing()
-        return chain.from_iterable(map(_local_block, scratch.read((first, scratch.blocks))))
+        return chain(chain.from_iterable(map(_local_block, scratch.read((first, scratch.blocks)))), it)
 
 
 def _head(items: Iterable[T], limit: int) -> tuple[list[T], Iterator[T] | None]:
@@ -236,8 +253,8 @@ def _head(items: Iterable[T], limit: int) -> tuple[list[T], Iterator[T] | None]:
 
 def _records(entries: Iterable[RemoteEntry], seq: int) -> list[Record]:
     kind = _KIND_NAME
-    return [(remote_key(e), n, e.path, kind[e.kind], e.size, e.mtime_ns, e.rev, e.hash, e.id, e.spelling)
-            for n, e in enumerate(entries, seq)]
+    return [(p if (p := e.path).isascii() else nfc(p), n, p, kind[e.kind], e.size, e.mtime_ns, e.rev, e.hash,
+             e.id, e.spelling) for n, e in enumerate(entries, seq)]   # the key is merge.remote_key's, inlined
 
 
 def _merge_blocks(runs: list[Iterator[list[Record]]]) -> Iterator[list[Record]]:
@@ -289,6 +306,11 @@ def _rebuilder() -> Callable[[Record], RemoteEntry]:
 
 
 _rebuild = _rebuilder()
+
+
+def _local_blob(block: list[tuple[str, Entry]]) -> bytes:
+    # exact tuples of plain values: untracked by the collector, as the remote records
+    return marshal.dumps(([p for p, _ in block], [tuple(e) for _, e in block]))
 
 
 def _local_block(blob: bytes) -> Iterator[tuple[str, Entry]]:

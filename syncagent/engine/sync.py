@@ -275,10 +275,11 @@ class Engine:
                 local = walk(self.local_root, rules, into=local_scan)
                 remote = self.remote.list() if self.remote.root_exists() else ()
             elif caps.expensive_bytes:
-                # A network listing waits on I/O: overlap it with the local walk (spooled meanwhile).
+                # A network listing waits on I/O: overlap it with the local walk, held (spooled) only
+                # while the listing runs; what is left of the walk then streams into the merge.
                 with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:
                     remote_future = pool.submit(lambda: spill.sort_listing(self._list_remote()))
-                    local = spill.spool(walk(self.local_root, rules, into=local_scan))
+                    local = spill.spool(walk(self.local_root, rules, into=local_scan), until=remote_future.done)
                     remote = remote_future.result()
             else:
                 # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.

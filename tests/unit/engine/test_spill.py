@@ -110,6 +110,28 @@ def test_the_spooled_walk_comes_back_in_its_order(tmp_path: Path) -> None:
     assert _scratch_files(tmp_path) == []
 
 
+def test_the_walk_is_held_only_until_the_listing_is_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spill_module, "BLOCK", 3)
+    items = [(f"f{i:03}", Entry(FILE, i, i, i)) for i in range(40)]
+    pulled: list[str] = []
+
+    def walk() -> Iterator[tuple[str, Entry]]:
+        for path, e in items:
+            pulled.append(path)
+            yield path, e
+
+    with Spill(tmp_path, "p1-", limit=4) as spill:
+        out = spill.spool(walk(), until=lambda: len(pulled) >= 10)
+        assert len(pulled) == 10, "4 held, then blocks of 3 to disk until the listing was in; the rest is left"
+        assert len(_scratch_files(tmp_path)) == 1
+        assert list(out) == items
+    with Spill(tmp_path, "p1-", limit=100) as spill:
+        pulled.clear()
+        out = spill.spool(walk(), until=lambda: len(pulled) >= 6)
+        assert len(pulled) == 6 and _scratch_files(tmp_path) == []
+        assert list(out) == items
+
+
 def test_the_scratch_is_removed_when_the_consumer_fails(tmp_path: Path) -> None:
     entries = [RemoteEntry(f"f{i}", Kind.FILE) for i in range(20)]
     with pytest.raises(RuntimeError), Spill(tmp_path, "p1-", limit=3) as spill:

@@ -37,6 +37,7 @@ PLAN: dict[str, Bench] = {
     "bench_agent": Bench(("--files", "2000", "--changes", "10", "--idle", "10", "--warmup", "5", "--big", "10000"),
                          ("--files", "10000", "--changes", "50", "--idle", "600", "--warmup", "65",
                           "--big", "100000")),
+    "bench_spill": Bench(("--files", "50000", "--repeat", "1"), ("--files", "1000000", "--repeat", "3")),
     "bench_delta": Bench(("--size", "64M", "--repeat", "1"), ("--size", "1G", "--repeat", "3")),
     "bench_smartfile": Bench(("--size-mib", "32", "--files", "500", "--deletions", "10"),
                              ("--size-mib", "256", "--files", "10000", "--deletions", "40")),

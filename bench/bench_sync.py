@@ -122,6 +122,7 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
             changes: dict[str, list[Run]] = {n: [] for n in tools(base)}
             for r in range(repeat):
                 modify(src, r, files)
+                os.sync()   # the edits on disk, as the kernel has them within seconds: a tool pays for its own writes
                 for name in changes:
                     work = base / f"work-{name}"
                     make = tools(work)[name]

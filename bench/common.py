@@ -27,7 +27,8 @@ class Run:
 GNU_TIME = "/usr/bin/time"
 
 
-def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> Run:
+def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None,
+          ok: tuple[int, ...] = (0,)) -> Run:
     """Run `cmd`, return wall seconds and the command's peak RSS.
 
     The peak comes from GNU time (`-f %M`) where it is installed: a child forked from this
@@ -47,7 +48,7 @@ def timed(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path | None
         err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
         if proc.stderr:
             proc.stderr.close()
-        if code != 0:
+        if code not in ok:
             raise RuntimeError(f"{shlex.join(cmd)} exited {code}: {err[-2000:]}")
         text = Path(rss_file.name).read_text().strip().splitlines() if gnu else []
         peak_kib = int(text[-1]) if text and text[-1].isdigit() else usage.ru_maxrss

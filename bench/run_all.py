@@ -38,6 +38,7 @@ PLAN: dict[str, Bench] = {
                          ("--files", "10000", "--changes", "50", "--idle", "600", "--warmup", "65",
                           "--big", "100000")),
     "bench_spill": Bench(("--files", "50000", "--repeat", "1"), ("--files", "1000000", "--repeat", "3")),
+    "bench_conflicts": Bench(("--files", "1000", "--repeat", "1"), ("--files", "10000", "--repeat", "3")),
     "bench_delta": Bench(("--size", "64M", "--repeat", "1"), ("--size", "1G", "--repeat", "3")),
     "bench_smartfile": Bench(("--size-mib", "32", "--files", "500", "--deletions", "10"),
                              ("--size-mib", "256", "--files", "10000", "--deletions", "40")),

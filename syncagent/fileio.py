@@ -83,6 +83,15 @@ def file_hash(path: str | os.PathLike[str]) -> str:
 _libc: Any = None
 
 
+def fdatasync_path(path: str) -> None:
+    """Write one file's data (and its size) to the disk; never follows a link."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
 def syncfs(path: str | os.PathLike[str]) -> None:
     """Flush the whole filesystem holding `path`: one call makes a batch of
     staged files durable, where an fsync per file costs milliseconds each."""

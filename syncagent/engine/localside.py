@@ -24,7 +24,7 @@ from syncagent import errors, hashing
 from syncagent.engine import safedirs
 from syncagent.engine.records import DIR, Entry
 from syncagent.engine.scan import Scan, scan_tree, stat_entry, walk_listing
-from syncagent.fileio import copy_into, map_oserror, syncfs
+from syncagent.fileio import copy_into, fdatasync_path, map_oserror, syncfs
 from syncagent.paths import nfc, temp_name
 from syncagent.providers.base import (
     ANY,
@@ -44,6 +44,9 @@ class OwnWrites(Protocol):
     def suppress(self, path: str) -> None: ...
 
     def wrote(self, path: str) -> None: ...
+
+
+FSYNC_EACH_UP_TO = 16   # staged files a flush syncs one by one; a bigger batch takes one syncfs
 
 
 def entry_rev(e: Entry) -> str:
@@ -69,6 +72,7 @@ class LocalSide:
         self._root_handle: int | None = None
         self._root_lock = threading.Lock()
         self._dirs = safedirs.DirCache(self._root_s)
+        self._unflushed: list[str] = []       # staged temp files the next flush() makes durable
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -251,7 +255,7 @@ class LocalSide:
         except OSError as exc:
             raise map_oserror(exc, path) from exc
         entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
-        return _LocalStaged(self, path, tmp, entry, expect)
+        return _LocalStaged(self, path, tmp, entry, expect, self._track(path, tmp))
 
     @staticmethod
     def _fill(fd: int, stream: IO[bytes], size: int, mtime_ns: int, path: str) -> os.stat_result:
@@ -266,7 +270,31 @@ class LocalSide:
             raise errors.TransientError(f"short transfer: expected {size} bytes, got {written}", path=path)
         return st
 
+    def _track(self, path: str, tmp: str) -> str:
+        """Note a staged temp for the next flush(); its absolute path."""
+        staged = os.path.join(os.path.dirname(self.fspath(path)), tmp)
+        self._unflushed.append(staged)
+        return staged
+
+    def _untrack(self, staged: str) -> None:
+        """A staged temp renamed or removed before a flush (a write committed at once) needs none."""
+        with contextlib.suppress(ValueError):
+            self._unflushed.remove(staged)
+
     def flush(self) -> None:
+        """Make the files staged since the last flush durable: a few one by
+        one (fdatasync: only their own data is written out), a batch with one
+        syncfs (an fsync per file costs a journal commit each; syncfs also
+        writes out whatever else is dirty on the filesystem, which for one
+        file of the agent's partial run would cost more than the file)."""
+        staged, self._unflushed = self._unflushed, []
+        if len(staged) <= FSYNC_EACH_UP_TO:
+            try:
+                for path in staged:
+                    fdatasync_path(path)
+                return
+            except OSError:
+                pass   # a temp moved or gone: the whole filesystem, as for a batch
         syncfs(self.root)
 
     def check_expect(self, path: str, expect: Expect) -> None:
@@ -441,7 +469,7 @@ class LocalSide:
         except OSError as exc:
             raise map_oserror(exc, path) from exc
         entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
-        return _LocalStaged(self, path, tmp, entry, expect)
+        return _LocalStaged(self, path, tmp, entry, expect, self._track(path, tmp))
 
     def _patch_into(self, fd: int, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int,
                     content_hash: str | None, hash_kind: str) -> os.stat_result:
@@ -479,10 +507,12 @@ class LocalSide:
 
 class _LocalStaged(StagedWrite):
     def __init__(self, owner: LocalSide, path: str, tmp: str, entry: RemoteEntry,
-                 expect: Expect) -> None:
+                 expect: Expect, staged: str) -> None:
         self.owner, self.path, self.tmp, self.entry, self.expect = owner, path, tmp, entry, expect
+        self.staged = staged
 
     def commit(self) -> RemoteEntry:
+        self.owner._untrack(self.staged)
         try:
             with self.owner.parent(self.path) as (fd, name):
                 self.owner.check_expect_at(fd, name, self.path, self.expect)
@@ -496,6 +526,7 @@ class _LocalStaged(StagedWrite):
         return self.entry
 
     def abort(self) -> None:
+        self.owner._untrack(self.staged)
         with contextlib.suppress(OSError), self.owner.parent(self.path) as (fd, _):
             _unlink_quietly(self.tmp, fd)
 

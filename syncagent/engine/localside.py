@@ -72,7 +72,7 @@ class LocalSide:
         self._root_handle: int | None = None
         self._root_lock = threading.Lock()
         self._dirs = safedirs.DirCache(self._root_s)
-        self._unflushed: list[str] = []       # staged temp files the next flush() makes durable
+        self._unflushed: set[str] = set()     # staged temp files the next flush() makes durable
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -273,13 +273,12 @@ class LocalSide:
     def _track(self, path: str, tmp: str) -> str:
         """Note a staged temp for the next flush(); its absolute path."""
         staged = os.path.join(os.path.dirname(self.fspath(path)), tmp)
-        self._unflushed.append(staged)
+        self._unflushed.add(staged)   # set.add: atomic under the GIL, staging runs in a thread pool
         return staged
 
     def _untrack(self, staged: str) -> None:
         """A staged temp renamed or removed before a flush (a write committed at once) needs none."""
-        with contextlib.suppress(ValueError):
-            self._unflushed.remove(staged)
+        self._unflushed.discard(staged)
 
     def flush(self) -> None:
         """Make the files staged since the last flush durable: a few one by
@@ -287,7 +286,7 @@ class LocalSide:
         syncfs (an fsync per file costs a journal commit each; syncfs also
         writes out whatever else is dirty on the filesystem, which for one
         file of the agent's partial run would cost more than the file)."""
-        staged, self._unflushed = self._unflushed, []
+        staged, self._unflushed = self._unflushed, set()
         if len(staged) <= FSYNC_EACH_UP_TO:
             try:
                 for path in staged:

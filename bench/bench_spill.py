@@ -115,8 +115,9 @@ def run_child(local: Path, remote: Path, state: Path, bound: int, page_ms: float
     return 1 if s.errors or s.refused else 0
 
 
-def measure(work: Path, src: Path, repeat: int, page_ms: float) -> dict[str, dict[str, Run]]:
-    """initial / no-op -> case -> Run; the cases alternate so neither gets the quieter minutes."""
+def measure(work: Path, src: Path, repeat: int, page_ms: float, first: bool) -> dict[str, dict[str, Run]]:
+    """initial / no-op -> case -> Run; the cases alternate so neither gets the quieter minutes. Without
+    `first`, the no-op runs reuse the pairs' state of an earlier run (made by a first sync if missing)."""
     from syncagent.engine.spill import MEMORY_ENTRIES
 
     cases = {f"on disk past {MEMORY_ENTRIES:,} entries": MEMORY_ENTRIES, "all in RAM (before)": NO_BOUND}
@@ -128,6 +129,8 @@ def measure(work: Path, src: Path, repeat: int, page_ms: float) -> dict[str, dic
     noops: dict[str, list[Run]] = {name: [] for name in cases}
     for name, bound in cases.items():
         state = work / f"state-{bound}"
+        if not first and (state / "state.db").exists():
+            continue
         shutil.rmtree(state, ignore_errors=True)
         out["initial"][name] = timed(child_command(local, remote, state, bound, page_ms))
         print(f"initial, {name}: {out['initial'][name].seconds:.1f} s {out['initial'][name].peak_rss_mb:.0f} MB",
@@ -152,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--files", type=int, default=1_000_000, help="files of the tree (100 to a folder)")
     ap.add_argument("--repeat", type=int, default=3, help="no-op runs of each case (medians)")
     ap.add_argument("--page-ms", type=float, default=0.0, help="the listing waits this long per 1,000 entries")
+    ap.add_argument("--no-first-sync", action="store_true", help="time the no-op runs only, on the pairs' "
+                    "state of an earlier run")
     ap.add_argument("--cache", type=Path, default=None, help="where the tree and its copies are kept "
                     "(default $XDG_CACHE_HOME/syncagent-bench)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
@@ -167,7 +172,8 @@ def main() -> int:
     precompile()
     cache = args.cache or default_cache()
     load_before = os.getloadavg()[0]
-    runs = measure(cache / f"spill-{args.files}", tree(cache, args.files), args.repeat, args.page_ms)
+    runs = measure(cache / f"spill-{args.files}", tree(cache, args.files), args.repeat, args.page_ms,
+                   not args.no_first_sync)
     folders = max(1, args.files // HUGE_PER_FOLDER)
     wait = f"waiting {args.page_ms:g} ms per 1,000 entries" if args.page_ms else "at the native reader's speed"
     body = [f"`{command_line('bench.bench_spill')}`; the real `Engine` in a child process against the folder "
@@ -175,7 +181,8 @@ def main() -> int:
             f"{args.files:,} files of 100-2000 bytes in {folders:,} folders, hard-linked on both sides; "
             f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores, shared).", ""]
     body.append(table(f"No-op sync over {args.files:,} files (median of {args.repeat})", runs["noop"]))
-    body.append(table(f"First sync of the pair over {args.files:,} identical files (one run)", runs["initial"]))
+    if runs["initial"]:
+        body.append(table(f"First sync of the pair over {args.files:,} identical files (one run)", runs["initial"]))
     text = "\n".join(body)
     print(text)
     if not args.no_write:

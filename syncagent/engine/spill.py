@@ -7,8 +7,8 @@ into runs of that many entries; each run is sorted in RAM and written to a
 scratch SQLite file in the state dir's `scratch/` folder as blocks of
 marshalled records; the runs are then read back a block at a time and merged,
 so memory follows `MEMORY_ENTRIES` and the number of runs, never the
-listing (1,000,000 entries: 750 MB at the peak of a no-op run before, 96 MB
-after; docs/benchmarks.md).
+listing (a no-op run over 1,000,000 files: 758 MB at the peak before, 87 MB
+after, for ~3 us more per remote entry; docs/benchmarks.md).
 
 The order is that of `sorted(listing, key=remote_key)`: each record is
 (merge key, sequence number, fields), so two spellings of one name (NFC and
@@ -18,8 +18,9 @@ are merged a batch at a time (`_merge_blocks`): what every run's current
 block holds up to the smallest of their last records is sorted together,
 in C, rather than one record at a time through a heap in Python.
 
-The same scratch holds the local walk while a network listing runs beside it
-(`spool`): the walk is already in order, so it is only written and read back.
+The local walk that runs beside a network listing is kept the same way while
+the listing runs (`spool`): it is already in order, so it is only written and
+read back; what is left of it when the listing is in streams on.
 
 Scratch files are named after the pair's tag and removed when the run ends,
 whatever ends it; one left by a killed run is removed by the next run of the

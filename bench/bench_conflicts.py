@@ -26,7 +26,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.bench_sync import generate, precompile, table
+from bench.bench_sync import env_for, generate, precompile, table
 from bench.common import Run, median, timed, write_section
 
 SYNCAGENT = os.environ.get("SYNCAGENT_CMD", str(Path(sys.executable).with_name("syncagent")))
@@ -42,10 +42,6 @@ def tools(work: Path) -> dict[str, Callable[[Path, Path], list[str]]]:
         out["unison"] = lambda a, b: ["unison", str(a), str(b), "-batch", "-auto", "-times", "-silent",
                                       "-confirmbigdeletes=false"]
     return out
-
-
-def env_for(name: str, work: Path) -> dict[str, str]:
-    return {"UNISON": str(work / "unison-archive")} if name == "unison" else {}
 
 
 def contents(root: Path) -> dict[str, bytes]:

@@ -512,15 +512,20 @@ static ra_item *ra_take(ReadaheadObject *ra, const char *path) {
     return found;
 }
 
+/* Ask a worker thread to stop (it waits on `cv` and reads `*stop` under `mu`) and join it. GIL held. */
+static void stop_worker(pthread_mutex_t *mu, pthread_cond_t *cv, int *stop, pthread_t thread) {
+    pthread_mutex_lock(mu);
+    *stop = 1;
+    pthread_cond_broadcast(cv);
+    pthread_mutex_unlock(mu);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_join(thread, NULL);
+    Py_END_ALLOW_THREADS
+}
+
 static void ra_stop(ReadaheadObject *ra) {
     if (!ra->running) return;
-    pthread_mutex_lock(&ra->mu);
-    ra->stop = 1;
-    pthread_cond_broadcast(&ra->cv);
-    pthread_mutex_unlock(&ra->mu);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_join(ra->thread, NULL);
-    Py_END_ALLOW_THREADS
+    stop_worker(&ra->mu, &ra->cv, &ra->stop, ra->thread);
     ra->running = 0;
     while (ra->head) {
         ra_item *it = ra->head;
@@ -878,13 +883,7 @@ static PyObject *br_iternext(PyObject *self) {
 
 static void br_stop(BaseReaderObject *br) {
     if (br->running) {
-        pthread_mutex_lock(&br->mu);
-        br->stop = 1;
-        pthread_cond_broadcast(&br->cv);
-        pthread_mutex_unlock(&br->mu);
-        Py_BEGIN_ALLOW_THREADS
-        pthread_join(br->thread, NULL);
-        Py_END_ALLOW_THREADS
+        stop_worker(&br->mu, &br->cv, &br->stop, br->thread);
         br->running = 0;
     }
     while (br->head) {

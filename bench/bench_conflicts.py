@@ -133,6 +133,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
+    changed = 2 * ONE_SIDE + CONFLICTS + SAME + 2 * DELETED
+    if args.files < 2 * changed:
+        ap.error(f"--files must be at least {2 * changed}: each round changes {changed} of them")
     precompile()
     load_before = os.getloadavg()[0]
     runs, left_over = run(args.files, args.repeat)

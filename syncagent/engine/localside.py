@@ -173,6 +173,11 @@ class LocalSide:
     def list(self, path: str = "") -> Iterator[RemoteEntry]:
         """Streamed in ascending code-point order of the NFC path (scan.walk):
         one folder at a time is held, never the tree."""
+        return self._listing(path, raw=False)
+
+    def _listing(self, path: str, raw: bool) -> Iterator[RemoteEntry]:
+        """list(); `raw`: runs of plain files come as the native reader's
+        RawRun items, which only the native merge reads (scan.walk_listing)."""
         if not self.root.is_dir():
             raise errors.NotFound("the folder does not exist", path=str(self.root))
         scan = Scan(self.root)
@@ -180,11 +185,11 @@ class LocalSide:
             self.last_scan = scan
         disk = scan.disk
         FILE_, DIR_ = Kind.FILE, Kind.DIR
-        for rel, item in walk_listing(self.root, start=path, into=scan):
-            if item.__class__ is RemoteEntry:   # built by the native reader (ASCII names: no spelling)
-                yield item
+        for rel, item in walk_listing(self.root, start=path, into=scan, raw=raw):
+            if item.__class__ is not Entry:   # built by the native reader (ASCII names: no spelling)
+                yield cast(RemoteEntry, item)
                 continue
-            kind, size, mtime_ns, ino = cast(Entry, item)
+            kind, size, mtime_ns, ino = item
             # to_remote() inlined: this loop makes the remote half of a no-op run over a big tree
             entry = RemoteEntry(rel, DIR_, id=str(ino)) if kind == DIR else \
                 RemoteEntry(rel, FILE_, size, mtime_ns, f"{mtime_ns}-{size}-{ino}", None, str(ino))

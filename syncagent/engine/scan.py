@@ -75,12 +75,14 @@ READ_AHEAD = 64   # folders a walk's read-ahead thread may hold, read and not ye
 
 # One item of a folder's sorted listing: (nfc relative path, its Entry, absolute on-disk path, on-disk
 # relative path). A folder has a second item, (path + "/", None, "", ""): where its contents come.
-# For a listing (walk_listing) the native reader gives a RemoteEntry in place of the Entry.
+# For a listing (walk_listing) the native reader gives a RemoteEntry in place of the Entry. In a raw
+# walk it gives a run of a folder's consecutive plain files as one item, (first path, RawRun, "", ""):
+# the records stay in C until the native merge keeps one (native/_native.c).
 _Item = tuple[str, Entry | RemoteEntry | None, str, str]
 
 
-def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None
-         ) -> Iterator[tuple[str, Entry]]:
+def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Scan | None = None,
+         *, raw: bool = False) -> Iterator[tuple[str, Entry]]:
     """Yield (nfc relative path, Entry) of every file and folder below
     `root` (or below its subfolder `start`), in ascending code-point order
     of the path: the order of `sorted()` on the path strings and of SQLite
@@ -95,19 +97,26 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
     held until its contents are due. Memory follows the largest folder and
     the depth, not the tree. `into` collects what is not an entry (skipped,
     ignored and temp names, on-disk spellings) as the walk goes.
+
+    `raw` (for the native merge only, engine/merge.py): where the native
+    module reads a folder, its runs of plain files come as one item each,
+    (first path, RawRun), not as an Entry per file. Without the native
+    module, or with ignore rules (matched per name in Python), every item
+    is an Entry as without it.
     """
-    return cast(Iterator[tuple[str, Entry]], _walk(root, rules, start, into, False))
+    return cast(Iterator[tuple[str, Entry]], _walk(root, rules, start, into, False, raw and not rules))
 
 
-def walk_listing(root: Path, start: str = "", into: Scan | None = None
+def walk_listing(root: Path, start: str = "", into: Scan | None = None, *, raw: bool = False
                  ) -> Iterator[tuple[str, Entry | RemoteEntry]]:
     """walk() for a folder provider's listing: a folder the native module
     read comes as the RemoteEntry objects the listing yields (built in C,
-    where the dataclass would cost more than the walk), any other as Entry."""
-    return _walk(root, None, start, into, True)
+    where the dataclass would cost more than the walk), any other as Entry.
+    `raw`: as walk()'s, the runs of files as RawRun items."""
+    return _walk(root, None, start, into, True, raw)
 
 
-def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, remote: bool
+def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, remote: bool, raw: bool
           ) -> Iterator[tuple[str, Entry | RemoteEntry]]:
     result = into if into is not None else Scan(root)
     top = f"{root}/{start}" if start else str(root)
@@ -115,16 +124,16 @@ def _walk(root: Path, rules: IgnoreRules | None, start: str, into: Scan | None, 
     # A thread reads the folders ahead, in this walk's order, without the GIL (native/_native.c).
     ahead = NATIVE.readahead(top, READ_AHEAD) if NATIVE is not None else None
     try:
-        yield from _walk_folders(top, start, prefix, result, rules, remote, ahead)
+        yield from _walk_folders(top, start, prefix, result, rules, remote, ahead, raw)
     finally:
         if ahead is not None:
             ahead.close()
 
 
 def _walk_folders(top: str, start: str, prefix: str, result: Scan, rules: IgnoreRules | None, remote: bool,
-                  ahead: object) -> Iterator[tuple[str, Entry | RemoteEntry]]:
+                  ahead: object, raw: bool) -> Iterator[tuple[str, Entry | RemoteEntry]]:
     try:
-        first = _read_folder(top, prefix, prefix, result, rules, remote, ahead)
+        first = _read_folder(top, prefix, prefix, result, rules, remote, ahead, raw)
     except OSError as exc:
         if not start:
             raise
@@ -143,7 +152,7 @@ def _walk_folders(top: str, start: str, prefix: str, result: Scan, rules: Ignore
             if abs_path:   # a folder (a file's item has no path: nothing to read)
                 try:
                     pending[rel + "/"] = _read_folder(abs_path, disk_rel + "/", rel + "/", result, rules, remote,
-                                                      ahead)
+                                                      ahead, raw)
                 except OSError as exc:
                     result.skipped[rel] = f"cannot read folder: {exc.strerror}"
                     continue
@@ -153,13 +162,14 @@ def _walk_folders(top: str, start: str, prefix: str, result: Scan, rules: Ignore
 
 
 def _read_folder(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Scan,
-                 rules: IgnoreRules | None, remote: bool = False, ahead: object = None) -> list[_Item]:
+                 rules: IgnoreRules | None, remote: bool = False, ahead: object = None, raw: bool = False
+                 ) -> list[_Item]:
     """One folder's entries, sorted by path (see walk()): read by the native
     module where it is built and the folder is plain (ASCII names, files and
     folders only), else by the loop below, which knows every odd case."""
     if NATIVE is not None:
         got: tuple[list[_Item], list[str]] | None = NATIVE.read_folder(abs_dir, disk_prefix, rel_prefix, remote,
-                                                                        ahead)
+                                                                        ahead, raw)
         if got is not None:
             items, temps = got
             result.temps.extend(temps)

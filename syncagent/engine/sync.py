@@ -272,8 +272,11 @@ class Engine:
             if not self.local_root.is_dir():  # dry run of a first sync
                 remote: Iterable[RemoteEntry] = spill.sort_listing(self._list_remote())
             elif streamed:
-                local = walk(self.local_root, rules, into=local_scan)
-                remote = self.remote.list() if self.remote.root_exists() else ()
+                # Both streams straight into the merge: a folder provider's listing and the walk may keep
+                # their plain files as C records the native merge reads (scan.walk's `raw`).
+                local = walk(self.local_root, rules, into=local_scan, raw=True)
+                listing = getattr(self.remote, "merge_listing", self.remote.list)
+                remote = listing() if self.remote.root_exists() else ()
             elif caps.expensive_bytes:
                 # A network listing waits on I/O: overlap it with the local walk, held (spooled) only
                 # while the listing runs; what is left of the walk then streams into the merge.
@@ -284,7 +287,7 @@ class Engine:
             else:
                 # Two CPU-bound scans in threads fight over the GIL: one after the other is faster.
                 remote = spill.sort_listing(self._list_remote())
-                local = walk(self.local_root, rules, into=local_scan)
+                local = walk(self.local_root, rules, into=local_scan, raw=True)
             merged = merge(local, remote, base, prune=not caps.case_insensitive)
         local_scan.entries = merged.local
         return local_scan, merged

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from types import ModuleType
 
-VERSION = 3   # _native.c's NATIVE_VERSION: the calling convention this Python side speaks
+VERSION = 4   # _native.c's NATIVE_VERSION: the calling convention this Python side speaks
 REMOTE_FIELDS = ("path", "kind", "size", "mtime_ns", "rev", "hash", "id", "spelling")
 
 

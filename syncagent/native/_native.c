@@ -27,9 +27,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
 #include <time.h>
 
-#define NATIVE_VERSION 3
+#define NATIVE_VERSION 4
 
 /* What configure() hands over: the record types and kind values of the Python side. */
 static PyObject *EntryType;       /* records.Entry: a NamedTuple (kind, size, mtime_ns, ino) */
@@ -615,10 +616,156 @@ static PyObject *new_readahead(PyObject *self, PyObject *args) {
     return (PyObject *)ra;
 }
 
+/* ---- runs of plain files, kept in C ---------------------------------------------------------------- */
+/*
+ * read_folder(..., raw=True) hands a plain folder's consecutive files (no
+ * folder between them in the sorted order) over as one RawRun: their NFC
+ * paths (ASCII: the on-disk names) and lstat fields in C arrays. The walk
+ * passes a run on as one item; the merge reads its records and makes the
+ * Entry or RemoteEntry (exactly what read_folder would have made) only
+ * for a path it keeps. On a no-op run that is almost none.
+ */
+
+typedef struct {
+    size_t off, len;   /* of the relative path in the run's text */
+    long long size, mtime_ns;
+    unsigned long long ino;
+} rrec_t;
+
+typedef struct {
+    PyObject_HEAD
+    Py_ssize_t n;
+    rrec_t *recs;
+    char *text;
+} RawRunObject;
+
+static void rr_dealloc(PyObject *self) {
+    RawRunObject *rr = (RawRunObject *)self;
+    free(rr->recs);
+    free(rr->text);
+    Py_TYPE(self)->tp_free(self);
+}
+
+static Py_ssize_t rr_len(PyObject *self) {
+    return ((RawRunObject *)self)->n;
+}
+
+static PyObject *rr_path(const RawRunObject *rr, const rrec_t *r) {
+    return PyUnicode_DecodeUTF8(rr->text + r->off, (Py_ssize_t)r->len, "strict");
+}
+
+/* The record as read_folder's Entry (remote: RemoteEntry) for `path`. New reference. */
+static PyObject *rr_entry(const rrec_t *r, PyObject *path, int remote) {
+    if (!remote) return new_entry(FileKind, r->size, r->mtime_ns, r->ino);
+    raw_t it = {0};
+    it.kind = K_FILE;
+    it.size = r->size;
+    it.mtime_ns = r->mtime_ns;
+    it.ino = r->ino;
+    return new_remote(path, &it);
+}
+
+/* The run as read_folder would have listed it: [(path, Entry)] or, remote, [RemoteEntry]. For tests. */
+static PyObject *rr_items(PyObject *self, PyObject *arg) {
+    RawRunObject *rr = (RawRunObject *)self;
+    int remote = PyObject_IsTrue(arg);
+    if (remote < 0) return NULL;
+    PyObject *out = PyList_New(0);
+    for (Py_ssize_t k = 0; out && k < rr->n; k++) {
+        PyObject *path = rr_path(rr, &rr->recs[k]);
+        PyObject *entry = path ? rr_entry(&rr->recs[k], path, remote) : NULL;
+        PyObject *item = !entry ? NULL : remote ? Py_NewRef(entry) : PyTuple_Pack(2, path, entry);
+        Py_XDECREF(path);
+        Py_XDECREF(entry);
+        if (!item || PyList_Append(out, item) != 0) Py_CLEAR(out);
+        Py_XDECREF(item);
+    }
+    return out;
+}
+
+static PyMethodDef rr_methods[] = {
+    {"items", rr_items, METH_O, "items(remote) -> [(path, Entry)] | [RemoteEntry]: the run's records as objects"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods rr_sequence = {.sq_length = rr_len};
+
+static PyTypeObject RawRunType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "syncagent.native._native.RawRun",
+    .tp_basicsize = sizeof(RawRunObject),
+    .tp_dealloc = rr_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "consecutive plain files of one folder, kept as C records until the merge keeps one",
+    .tp_as_sequence = &rr_sequence,
+    .tp_methods = rr_methods,
+};
+
+/* The files f->items[from:to] (all K_FILE) under rel_prefix as a RawRun. */
+static PyObject *new_raw_run(const folder_t *f, size_t from, size_t to, const char *rel_p, size_t rel_n) {
+    RawRunObject *rr = PyObject_New(RawRunObject, &RawRunType);
+    if (!rr) return NULL;
+    rr->n = (Py_ssize_t)(to - from);
+    rr->recs = malloc((to - from) * sizeof(rrec_t));
+    size_t room = 0;
+    for (size_t k = from; k < to; k++) room += rel_n + f->items[k].len + 1;
+    rr->text = malloc(room ? room : 1);
+    if (!rr->recs || !rr->text) {
+        Py_DECREF(rr);
+        return PyErr_NoMemory();
+    }
+    size_t used = 0;
+    for (size_t k = from; k < to; k++) {
+        const raw_t *it = &f->items[k];
+        rrec_t *r = &rr->recs[k - from];
+        r->off = used;
+        r->len = rel_n + it->len;
+        memcpy(rr->text + used, rel_p, rel_n);
+        memcpy(rr->text + used + rel_n, f->names + it->off, it->len);
+        rr->text[used + r->len] = '\0';
+        used += r->len + 1;
+        r->size = it->size;
+        r->mtime_ns = it->mtime_ns;
+        r->ino = it->ino;
+    }
+    return (PyObject *)rr;
+}
+
+/* read_folder's raw mode: f->items[from:to] (files and temps) as (first path, RawRun, "", "") in `items`,
+ * the temps' on-disk paths in `temps`. */
+static int raw_run_items(folder_t *f, size_t from, size_t to, const char *rel_p, size_t rel_n,
+                         const char *disk_p, size_t disk_n, PyObject *items, PyObject *temps) {
+    size_t files = from;   /* the temps go to `temps`; the files move down over them */
+    for (size_t k = from; k < to; k++) {
+        if (f->items[k].kind == K_TEMP) {
+            PyObject *t = joined(disk_p, disk_n, f->names + f->items[k].off, f->items[k].len, 1);
+            if (!t || PyList_Append(temps, t) != 0) {
+                Py_XDECREF(t);
+                return -1;
+            }
+            Py_DECREF(t);
+        } else {
+            f->items[files++] = f->items[k];
+        }
+    }
+    if (files == from) return 0;
+    PyObject *run = new_raw_run(f, from, files, rel_p, rel_n);
+    PyObject *first = run ? rr_path((RawRunObject *)run, &((RawRunObject *)run)->recs[0]) : NULL;
+    PyObject *item = first ? tuple4(first, run, Py_NewRef(EmptyStr), Py_NewRef(EmptyStr)) : NULL;
+    if (!first) Py_XDECREF(run);
+    if (!item || PyList_Append(items, item) != 0) {
+        Py_XDECREF(item);
+        return -1;
+    }
+    Py_DECREF(item);
+    return 0;
+}
+
 static PyObject *read_folder(PyObject *self, PyObject *args) {
     PyObject *abs_dir, *disk_prefix, *rel_prefix, *ahead = Py_None;
-    int remote;
-    if (!PyArg_ParseTuple(args, "UUUp|O", &abs_dir, &disk_prefix, &rel_prefix, &remote, &ahead)) return NULL;
+    int remote, raw = 0;
+    if (!PyArg_ParseTuple(args, "UUUp|Op", &abs_dir, &disk_prefix, &rel_prefix, &remote, &ahead, &raw))
+        return NULL;
     if (ahead != Py_None && !PyObject_TypeCheck(ahead, &ReadaheadType)) {
         PyErr_SetString(PyExc_TypeError, "read_folder: the fifth argument must be a Readahead or None");
         return NULL;
@@ -685,6 +832,16 @@ static PyObject *read_folder(PyObject *self, PyObject *args) {
     size_t disk_n = (size_t)PyBytes_GET_SIZE(disk_b);
     for (size_t k = 0; k < f.n; k++) {
         const raw_t *it = &f.items[k];
+        if (raw && it->kind == K_FILE) {   /* this file and the ones after it up to a folder: one run */
+            size_t end = k + 1;
+            while (end < f.n && (f.items[end].kind == K_FILE || f.items[end].kind == K_TEMP)) end++;
+            if (raw_run_items(&f, k, end, rel_p, (size_t)rel_n, disk_p, disk_n, items, temps) != 0) {
+                free(abs_p);
+                goto done;
+            }
+            k = end - 1;
+            continue;
+        }
         PyObject *obj = it->kind == K_TEMP ? joined(disk_p, disk_n, f.names + it->off, it->len, 1)
                                            : make_item(&f, it, rel_p, (size_t)rel_n, abs_p, abs_n, disk_p, disk_n,
                                                        remote);
@@ -1064,6 +1221,183 @@ static int rev_is(PyObject *rev, const brow_t *raw, const char *text) {
     return (size_t)n == raw->rrev_n && memcmp(u, text + raw->rrev, (size_t)n) == 0;
 }
 
+/* One walk-side stream of the merge (local: (path, Entry) items; remote: RemoteEntry objects). Either may
+ * carry RawRuns (read_folder's raw mode): a head is then one of the run's records, with its path as the key
+ * and no other object. */
+typedef struct {
+    PyObject *it, *nfc;
+    int remote;
+    PyObject *key;            /* the head's merge key; NULL at the end */
+    PyObject *obj;            /* the head's Entry (local) or RemoteEntry (remote); NULL for a record */
+    PyObject *path;           /* remote: the head's path */
+    RawRunObject *run;        /* the run being read */
+    Py_ssize_t pos;
+    const rrec_t *raw;        /* the head's record in `run` */
+} side_t;
+
+/* A head taken off a side, with its own references (`run` keeps `raw` alive). */
+typedef struct {
+    PyObject *obj, *path;
+    RawRunObject *run;
+    const rrec_t *raw;
+} took_t;
+
+static void took_clear(took_t *t) {
+    Py_CLEAR(t->obj);
+    Py_CLEAR(t->path);
+    Py_CLEAR(t->run);
+    t->raw = NULL;
+}
+
+static void side_clear(side_t *s) {
+    Py_CLEAR(s->it);
+    Py_CLEAR(s->key);
+    Py_CLEAR(s->obj);
+    Py_CLEAR(s->path);
+    Py_CLEAR(s->run);
+    s->raw = NULL;
+}
+
+static int side_advance(side_t *s) {
+    Py_CLEAR(s->key);
+    Py_CLEAR(s->obj);
+    Py_CLEAR(s->path);
+    s->raw = NULL;
+    for (;;) {
+        if (s->run) {
+            if (s->pos < s->run->n) {
+                s->raw = &s->run->recs[s->pos++];
+                s->key = rr_path(s->run, s->raw);
+                if (!s->key) return -1;
+                if (s->remote) s->path = Py_NewRef(s->key);
+                return 0;
+            }
+            Py_CLEAR(s->run);
+        }
+        PyObject *item = PyIter_Next(s->it);
+        if (!item) return PyErr_Occurred() ? -1 : 0;
+        if (s->remote) {
+            if (Py_IS_TYPE(item, &RawRunType)) {
+                s->run = (RawRunObject *)item;
+                s->pos = 0;
+                continue;
+            }
+            s->obj = item;
+            s->key = remote_key(item, s->nfc, &s->path);
+            return s->key ? 0 : -1;
+        }
+        if (checked_tuple(item, 2, "a local item") < 0) {
+            Py_DECREF(item);
+            return -1;
+        }
+        PyObject *entry = PyTuple_GET_ITEM(item, 1);
+        if (Py_IS_TYPE(entry, &RawRunType)) {
+            s->run = (RawRunObject *)Py_NewRef(entry);
+            s->pos = 0;
+        } else {
+            s->key = Py_NewRef(PyTuple_GET_ITEM(item, 0));
+            s->obj = Py_NewRef(entry);
+        }
+        Py_DECREF(item);
+        if (s->key) return 0;
+    }
+}
+
+/* Move the head into *t and read the next one. */
+static int side_take(side_t *s, took_t *t) {
+    t->obj = s->obj;
+    t->path = s->path;
+    s->obj = s->path = NULL;
+    t->raw = s->raw;
+    t->run = s->raw ? (RawRunObject *)Py_NewRef(s->run) : NULL;
+    return side_advance(s);
+}
+
+/* The head's object, made from its record where it has none. New reference. */
+static PyObject *side_object(side_t *s) {
+    return s->raw ? rr_entry(s->raw, s->path, s->remote) : Py_NewRef(s->obj);
+}
+
+/* Give a taken record its object (the Entry or RemoteEntry read_folder would have made). */
+static int took_object(took_t *t, int remote) {
+    if (!t->raw) return 0;
+    t->obj = rr_entry(t->raw, t->path, remote);
+    t->raw = NULL;
+    Py_CLEAR(t->run);
+    return t->obj ? 0 : -1;
+}
+
+static int local_is_file(const took_t *l) {
+    if (l->raw) return 1;
+    PyObject *e = l->obj;
+    return PyTuple_Check(e) && PyTuple_GET_SIZE(e) >= 4 && same(PyTuple_GET_ITEM(e, 0), FileKind);
+}
+
+/* Quiet against a BaseReader row: local (size, mtime, inode) and remote rev as the base has them.
+ * 1 quiet, 0 not, -1 error. */
+static int quiet_raw_base(const took_t *l, const took_t *r, const brow_t *b, const char *text) {
+    PyObject *le = l->obj;
+    if (!l->raw && !(PyTuple_Check(le) && PyTuple_GET_SIZE(le) >= 4)) return 0;
+    if (!b->file) {   /* a folder: a record is always a file */
+        if (l->raw || r->raw || !same(PyTuple_GET_ITEM(le, 0), DirKind)) return 0;
+        PyObject *rkind = PyObject_GetAttr(r->obj, StrKind);
+        if (!rkind) return -1;
+        int yes = same(rkind, DirKind);
+        Py_DECREF(rkind);
+        return yes;
+    }
+    if (l->raw) {
+        if (l->raw->size != b->size || l->raw->mtime_ns != b->mtime_ns || l->raw->ino > (unsigned long long)LLONG_MAX
+                || (long long)l->raw->ino != b->ino)
+            return 0;
+    } else if (!(same(PyTuple_GET_ITEM(le, 0), FileKind) && long_is(PyTuple_GET_ITEM(le, 1), b->size)
+                 && long_is(PyTuple_GET_ITEM(le, 2), b->mtime_ns) && long_is(PyTuple_GET_ITEM(le, 3), b->ino))) {
+        return 0;
+    }
+    if (r->raw) {   /* the rev new_remote() would make */
+        char num[64];
+        int n = snprintf(num, sizeof(num), "%lld-%lld-%llu", r->raw->mtime_ns, r->raw->size, r->raw->ino);
+        return (size_t)n == b->rrev_n && memcmp(num, text + b->rrev, (size_t)n) == 0;
+    }
+    PyObject *rkind = PyObject_GetAttr(r->obj, StrKind);
+    if (!rkind) return -1;
+    int file = same(rkind, FileKind);
+    Py_DECREF(rkind);
+    if (!file) return 0;
+    PyObject *rev = PyObject_GetAttr(r->obj, StrRev);
+    if (!rev) return -1;
+    int yes = rev_is(rev, b, text);
+    Py_DECREF(rev);
+    return yes;
+}
+
+/* Quiet against a base row tuple (path, kind, size, mtime_ns, ino, rrev). 1, 0 or -1. */
+static int quiet_tuple_base(PyObject *le, PyObject *r, PyObject *b) {
+    if (!(PyTuple_Check(le) && PyTuple_GET_SIZE(le) >= 4)) return 0;
+    PyObject *rkind = PyObject_GetAttr(r, StrKind);
+    if (!rkind) return -1;
+    PyObject *bkind = PyTuple_GET_ITEM(b, 1);
+    int quiet = 0;
+    if (same(bkind, FileKind)) {
+        if (same(PyTuple_GET_ITEM(le, 0), FileKind) && same(rkind, FileKind)
+                && same(PyTuple_GET_ITEM(le, 1), PyTuple_GET_ITEM(b, 2))
+                && same(PyTuple_GET_ITEM(le, 2), PyTuple_GET_ITEM(b, 3))
+                && same(PyTuple_GET_ITEM(le, 3), PyTuple_GET_ITEM(b, 4))) {
+            PyObject *rev = PyObject_GetAttr(r, StrRev);
+            if (!rev) {
+                Py_DECREF(rkind);
+                return -1;
+            }
+            quiet = same(rev, PyTuple_GET_ITEM(b, 5));
+            Py_DECREF(rev);
+        }
+    } else {
+        quiet = same(PyTuple_GET_ITEM(le, 0), bkind) && same(rkind, bkind);
+    }
+    Py_DECREF(rkind);
+    return PyErr_Occurred() ? -1 : quiet;
+}
+
 static PyObject *merge(PyObject *self, PyObject *args) {
     PyObject *local_src, *remote_src, *base_src, *nfc;
     int prune;
@@ -1072,22 +1406,23 @@ static PyObject *merge(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_RuntimeError, "configure() first");
         return NULL;
     }
-    PyObject *lit = NULL, *rit = NULL, *bit = NULL, *out_local = NULL, *out_remote = NULL, *out_changed = NULL;
-    PyObject *lhead = NULL, *rhead = NULL, *bhead = NULL, *rkey = NULL, *rpath = NULL, *result = NULL;
-    PyObject *key = NULL, *l = NULL, *r = NULL, *r_path = NULL, *b = NULL, *twins = NULL;
+    side_t ls = {0}, rs = {0};
+    took_t l = {0}, r = {0};
+    PyObject *bit = NULL, *out_local = NULL, *out_remote = NULL, *out_changed = NULL;
+    PyObject *bhead = NULL, *result = NULL, *key = NULL, *b = NULL, *twins = NULL;
     long long local_count = 0, remote_count = 0, base_files = 0;
     int local_files = 0, remote_files = 0;
 
-    lit = PyObject_GetIter(local_src);
-    rit = lit ? PyObject_GetIter(remote_src) : NULL;
-    bit = rit ? PyObject_GetIter(base_src) : NULL;
+    ls.nfc = rs.nfc = nfc;
+    rs.remote = 1;
+    ls.it = PyObject_GetIter(local_src);
+    rs.it = ls.it ? PyObject_GetIter(remote_src) : NULL;
+    bit = rs.it ? PyObject_GetIter(base_src) : NULL;
     out_local = PyDict_New();
     out_remote = PyList_New(0);
     out_changed = PyList_New(0);
     if (!bit || !out_local || !out_remote || !out_changed) goto fail;
-    if (advance(lit, &lhead) < 0 || (lhead && checked_tuple(lhead, 2, "a local item") < 0)) goto fail;
-    if (advance(rit, &rhead) < 0) goto fail;
-    if (rhead && !(rkey = remote_key(rhead, nfc, &rpath))) goto fail;
+    if (side_advance(&ls) < 0 || side_advance(&rs) < 0) goto fail;
 #ifdef HAVE_SQLITE
     BaseReaderObject *br = PyObject_TypeCheck(base_src, &BaseReaderType) ? (BaseReaderObject *)base_src : NULL;
 #else
@@ -1098,45 +1433,38 @@ static PyObject *merge(PyObject *self, PyObject *args) {
     if (advance_base(bit, br, &bhead, &bhead_raw, &bhead_text) < 0) goto fail;
 
     for (;;) {
-        PyObject *lkey = lhead ? PyTuple_GET_ITEM(lhead, 0) : NULL;
         PyObject *bkey = !bhead ? NULL : br ? bhead : PyTuple_GET_ITEM(bhead, 0);
-        PyObject *k = lkey ? lkey : rkey ? rkey : bkey;
+        PyObject *k = ls.key ? ls.key : rs.key ? rs.key : bkey;
         if (!k) break;
-        if (rkey && ustr_cmp(rkey, k) < 0) k = rkey;
+        if (rs.key && ustr_cmp(rs.key, k) < 0) k = rs.key;
         if (bkey && ustr_cmp(bkey, k) < 0) k = bkey;
         if (PyErr_Occurred()) goto fail;
         key = Py_NewRef(k);
 
-        if (lkey && ustr_cmp(lkey, key) == 0) {
-            l = lhead;   /* the reference moves to l */
-            lhead = NULL;
-            if (advance(lit, &lhead) < 0 || (lhead && checked_tuple(lhead, 2, "a local item") < 0)) goto fail;
+        int have_l = 0, have_r = 0;
+        if (ls.key && ustr_cmp(ls.key, key) == 0) {
+            if (side_take(&ls, &l) < 0) goto fail;
+            have_l = 1;
             local_count++;
-            PyObject *entry = PyTuple_GET_ITEM(l, 1);
-            if (!local_files && PyTuple_Check(entry) && PyTuple_GET_SIZE(entry) >= 4
-                    && same(PyTuple_GET_ITEM(entry, 0), FileKind))
-                local_files = 1;
+            if (!local_files) local_files = local_is_file(&l);
         }
-        if (rkey && ustr_cmp(rkey, key) == 0) {
-            r = rhead;
-            r_path = rpath;
-            rhead = NULL;
-            rpath = NULL;
-            Py_CLEAR(rkey);
-            if (advance(rit, &rhead) < 0) goto fail;
-            if (rhead && !(rkey = remote_key(rhead, nfc, &rpath))) goto fail;
-            while (rkey && ustr_cmp(rkey, key) == 0) {
+        if (rs.key && ustr_cmp(rs.key, key) == 0) {
+            if (side_take(&rs, &r) < 0) goto fail;
+            have_r = 1;
+            while (rs.key && ustr_cmp(rs.key, key) == 0) {
                 /* two spellings of one name (NFC and NFD): never quiet, and the views skip the name */
                 if (!twins && !(twins = PyList_New(0))) goto fail;
-                if (PyList_Append(twins, rhead) != 0) goto fail;
-                Py_CLEAR(rkey);
-                Py_CLEAR(rpath);
-                if (advance(rit, &rhead) < 0) goto fail;
-                if (rhead && !(rkey = remote_key(rhead, nfc, &rpath))) goto fail;
+                PyObject *twin = side_object(&rs);
+                if (!twin || PyList_Append(twins, twin) != 0) {
+                    Py_XDECREF(twin);
+                    goto fail;
+                }
+                Py_DECREF(twin);
+                if (side_advance(&rs) < 0) goto fail;
             }
             remote_count += 1 + (twins ? PyList_GET_SIZE(twins) : 0);
             if (!remote_files) {
-                int yes = is_file_remote(r);
+                int yes = r.raw ? 1 : is_file_remote(r.obj);
                 for (Py_ssize_t i = 0; yes == 0 && twins && i < PyList_GET_SIZE(twins); i++)
                     yes = is_file_remote(PyList_GET_ITEM(twins, i));
                 if (yes < 0) goto fail;
@@ -1152,53 +1480,20 @@ static PyObject *merge(PyObject *self, PyObject *args) {
             if (br ? b_raw->file : same(PyTuple_GET_ITEM(b, 1), FileKind)) base_files++;
         }
         int quiet = 0;
-        if (prune && l && r && b && !twins && ustr_cmp(r_path, key) == 0) {
+        if (prune && have_l && have_r && b && !twins && ustr_cmp(r.path, key) == 0) {
             /* unchanged on both sides since the base: size, mtime and inode here, the rev there */
-            PyObject *le = PyTuple_GET_ITEM(l, 1);
-            PyObject *rkind = PyObject_GetAttr(r, StrKind);
-            if (!rkind) goto fail;
-            if (br && PyTuple_Check(le) && PyTuple_GET_SIZE(le) >= 4) {
-                if (b_raw->file) {
-                    if (same(PyTuple_GET_ITEM(le, 0), FileKind) && same(rkind, FileKind)
-                            && long_is(PyTuple_GET_ITEM(le, 1), b_raw->size)
-                            && long_is(PyTuple_GET_ITEM(le, 2), b_raw->mtime_ns)
-                            && long_is(PyTuple_GET_ITEM(le, 3), b_raw->ino)) {
-                        PyObject *rev = PyObject_GetAttr(r, StrRev);
-                        if (!rev) {
-                            Py_DECREF(rkind);
-                            goto fail;
-                        }
-                        quiet = rev_is(rev, b_raw, b_text);
-                        Py_DECREF(rev);
-                    }
-                } else {
-                    quiet = same(PyTuple_GET_ITEM(le, 0), DirKind) && same(rkind, DirKind);
-                }
-            } else if (!br && PyTuple_Check(le) && PyTuple_GET_SIZE(le) >= 4) {
-                PyObject *bkind = PyTuple_GET_ITEM(b, 1);
-                if (same(bkind, FileKind)) {
-                    if (same(PyTuple_GET_ITEM(le, 0), FileKind) && same(rkind, FileKind)
-                            && same(PyTuple_GET_ITEM(le, 1), PyTuple_GET_ITEM(b, 2))
-                            && same(PyTuple_GET_ITEM(le, 2), PyTuple_GET_ITEM(b, 3))
-                            && same(PyTuple_GET_ITEM(le, 3), PyTuple_GET_ITEM(b, 4))) {
-                        PyObject *rev = PyObject_GetAttr(r, StrRev);
-                        if (!rev) {
-                            Py_DECREF(rkind);
-                            goto fail;
-                        }
-                        quiet = same(rev, PyTuple_GET_ITEM(b, 5));
-                        Py_DECREF(rev);
-                    }
-                } else {
-                    quiet = same(PyTuple_GET_ITEM(le, 0), bkind) && same(rkind, bkind);
-                }
+            if (br) {
+                quiet = quiet_raw_base(&l, &r, b_raw, b_text);
+            } else if (took_object(&l, 0) == 0 && took_object(&r, 1) == 0) {
+                quiet = quiet_tuple_base(l.obj, r.obj, b);
+            } else {
+                quiet = -1;
             }
-            Py_DECREF(rkind);
-            if (PyErr_Occurred()) goto fail;
+            if (quiet < 0 || PyErr_Occurred()) goto fail;
         }
         if (!quiet) {
-            if (l && PyDict_SetItem(out_local, key, PyTuple_GET_ITEM(l, 1)) != 0) goto fail;
-            if (r && PyList_Append(out_remote, r) != 0) goto fail;
+            if (have_l && (took_object(&l, 0) != 0 || PyDict_SetItem(out_local, key, l.obj) != 0)) goto fail;
+            if (have_r && (took_object(&r, 1) != 0 || PyList_Append(out_remote, r.obj) != 0)) goto fail;
             if (twins) {
                 for (Py_ssize_t i = 0; i < PyList_GET_SIZE(twins); i++)
                     if (PyList_Append(out_remote, PyList_GET_ITEM(twins, i)) != 0) goto fail;
@@ -1206,18 +1501,21 @@ static PyObject *merge(PyObject *self, PyObject *args) {
             if (b && PyList_Append(out_changed, key) != 0) goto fail;
         }
         Py_CLEAR(key);
-        Py_CLEAR(l);
-        Py_CLEAR(r);
-        Py_CLEAR(r_path);
+        took_clear(&l);
+        took_clear(&r);
         Py_CLEAR(b);
         Py_CLEAR(twins);
     }
     result = Py_BuildValue("(OOOLLLOO)", out_local, out_remote, out_changed, local_count, remote_count, base_files,
                            local_files ? Py_True : Py_False, remote_files ? Py_True : Py_False);
 fail:
-    Py_XDECREF(key); Py_XDECREF(l); Py_XDECREF(r); Py_XDECREF(r_path); Py_XDECREF(b); Py_XDECREF(twins);
-    Py_XDECREF(lhead); Py_XDECREF(rhead); Py_XDECREF(bhead); Py_XDECREF(rkey); Py_XDECREF(rpath);
-    Py_XDECREF(lit); Py_XDECREF(rit); Py_XDECREF(bit);
+    Py_XDECREF(key); Py_XDECREF(b); Py_XDECREF(twins);
+    took_clear(&l);
+    took_clear(&r);
+    side_clear(&ls);
+    side_clear(&rs);
+    Py_XDECREF(bhead);
+    Py_XDECREF(bit);
     Py_XDECREF(out_local); Py_XDECREF(out_remote); Py_XDECREF(out_changed);
     return result;
 }
@@ -1258,7 +1556,8 @@ static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS,
      "configure(Entry, RemoteEntry, slots, 'file', 'dir', Kind.FILE, Kind.DIR): the Python side's types"},
     {"read_folder", read_folder, METH_VARARGS,
-     "read_folder(abs_dir, disk_prefix, rel_prefix, remote) -> (items, temps) | None: scan._read_folder's list"},
+     "read_folder(abs_dir, disk_prefix, rel_prefix, remote, ahead=None, raw=False) -> (items, temps) | None: "
+     "scan._read_folder's list; raw: runs of files as one (first path, RawRun, '', '') item each"},
     {"readahead", new_readahead, METH_VARARGS,
      "readahead(root, limit) -> Readahead: a thread reading the folders below root in a walk's order"},
 #ifdef HAVE_SQLITE
@@ -1273,7 +1572,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", NULL, -1, methods};
 
 PyMODINIT_FUNC PyInit__native(void) {
-    if (PyType_Ready(&ReadaheadType) < 0) return NULL;
+    if (PyType_Ready(&ReadaheadType) < 0 || PyType_Ready(&RawRunType) < 0) return NULL;
 #ifdef HAVE_SQLITE
     if (PyType_Ready(&BaseReaderType) < 0) return NULL;
 #endif
@@ -1283,6 +1582,10 @@ PyMODINIT_FUNC PyInit__native(void) {
     StrPath = PyUnicode_InternFromString("path");
     StrKind = PyUnicode_InternFromString("kind");
     StrRev = PyUnicode_InternFromString("rev");
+    if (PyModule_AddObjectRef(m, "RawRun", (PyObject *)&RawRunType) != 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
     if (!EmptyStr || !StrPath || !StrKind || !StrRev || PyModule_AddIntConstant(m, "VERSION", NATIVE_VERSION) != 0) {
         Py_DECREF(m);
         return NULL;

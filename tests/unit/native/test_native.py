@@ -26,7 +26,7 @@ from syncagent.engine.scan import Scan, walk
 from syncagent.engine.state import Store, database
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.native import NATIVE
-from syncagent.paths import IgnoreRules
+from syncagent.paths import IgnoreRules, nfc
 from syncagent.providers.base import Kind, RemoteEntry
 from syncagent.providers.local import LocalProvider
 from tests.helpers import tree, write
@@ -301,3 +301,110 @@ def test_the_merge_over_the_base_reader_keeps_what_the_python_merge_keeps(tmp_pa
         assert 500 < len(got.changed) < 2000 and "zz-new" in got.local
     finally:
         store.close()
+
+
+def _unrolled(items: list[Any], remote: bool) -> list[Any]:
+    """A raw walk or listing with each RawRun replaced by the items it stands for."""
+    assert NATIVE is not None
+    out: list[Any] = []
+    for item in items:
+        run = item if remote else item[1]
+        if isinstance(run, NATIVE.RawRun):
+            assert len(run) > 0
+            out.extend(run.items(remote))
+        else:
+            out.append(item)
+    return out
+
+
+def _mixed_tree(root: Path) -> None:
+    """Plain folders (raw runs) beside folders the Python path reads, temps between files, a plain folder
+    below a folder whose name is not ASCII, files after subfolders."""
+    _odd_tree(root)
+    for i in range(40):
+        write(root / f"p{i % 3}" / f"f{i:03d}", f"file {i}")
+    write(root / "p1" / "sub" / "x", "x")
+    write(root / "p1" / "zz-after-sub", "after")
+    (root / "p2" / ".syncagent-9.tmp").write_bytes(b"leftover")
+    write(root / "caf\u00e9" / "plain" / "inner.txt", "inner")
+
+
+@pytest.mark.usefixtures("native")
+def test_a_raw_walk_stands_for_exactly_the_items_of_the_plain_one(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    _mixed_tree(tmp_path)
+    raw_scan, plain_scan = Scan(tmp_path), Scan(tmp_path)
+    raw_items = list(walk(tmp_path, into=raw_scan, raw=True))
+    plain = list(walk(tmp_path, into=plain_scan))
+    assert NATIVE is not None
+    runs = [run for _, run in raw_items if isinstance(run, NATIVE.RawRun)]
+    assert len(runs) >= 5 and len(raw_items) < len(plain) - 30
+    assert _unrolled(raw_items, False) == plain
+    for field in ("skipped", "ignored", "disk", "unfit"):
+        assert getattr(raw_scan, field) == getattr(plain_scan, field), field
+    assert sorted(raw_scan.temps) == sorted(plain_scan.temps) and "p2/.syncagent-9.tmp" in raw_scan.temps
+    assert ("caf\u00e9/plain/inner.txt" in {p for p, _ in plain})
+    monkeypatch.setattr(scan, "NATIVE", None)
+    assert _unrolled(list(walk(tmp_path, raw=True)), False) == plain   # without the module: no run at all
+    rules = IgnoreRules.load(tmp_path, ["*.log"])
+    assert all(isinstance(e, Entry) for _, e in walk(tmp_path, rules, raw=True))
+
+
+@pytest.mark.usefixtures("native")
+def test_a_raw_listing_stands_for_exactly_the_entries_of_list(tmp_path: Path) -> None:
+    _mixed_tree(tmp_path)
+    provider = LocalProvider(tmp_path)
+    raw = list(provider.merge_listing())
+    raw_skipped = provider.skipped()
+    assert any(isinstance(e, NATIVE.RawRun) for e in raw)  # type: ignore[union-attr]
+    listed = list(provider.list())
+    assert _unrolled(raw, True) == listed
+    assert raw_skipped == provider.skipped() and raw_skipped
+
+
+def _changed_sides(local: Path, remote: Path) -> None:
+    """Changes of every kind, in plain folders and in the ones the Python path reads."""
+    now = time.time_ns()
+    os.utime(local / "p0" / "f000", ns=(now, now))                 # touched here
+    write(remote / "p0" / "f003", "changed there, longer")        # changed there
+    (local / "p1" / "f001").unlink()                               # gone here
+    (remote / "p1" / "f004").unlink()                              # gone there
+    write(local / "p2" / "f0205-new", "new here")
+    write(remote / "p2" / "f0206-new", "new there")
+    (local / "p2" / "f002").unlink()
+    write(local / "p2" / "f002" / "now-a-folder", "x")            # a file become a folder
+    write(local / "a" / "b" / "c.txt", "odd folder, changed")     # a folder with a link in it
+    write(remote / "caf\u00e9" / "plain" / "inner.txt", "changed below a non-ASCII folder")
+    write(local / "caf\u00e9" / "plain" / "added", "added below a non-ASCII folder")
+    write(remote / "e\u0301t\u00e9" / "g.txt", "new beside NFD names")
+
+
+@pytest.mark.usefixtures("native")
+def test_the_merge_of_raw_walks_keeps_what_the_python_merge_of_plain_walks_keeps(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    _mixed_tree(local)
+    assert _sync(local, remote, state, Mode.TWO_WAY)[5] == 0
+    _changed_sides(local, remote)
+    store = Store(state)
+    try:
+        pair = store.pair_id(str(local), "x")
+        assert NATIVE is not None
+
+        def raw_merge(base: Any) -> Merged:
+            listing = LocalProvider(remote).merge_listing()
+            return Merged(*NATIVE.merge(walk(local, raw=True), listing, base, True, nfc))
+
+        over_reader = raw_merge(store.base_brief_stream(pair))
+        over_rows = raw_merge(store.iter_base_brief(pair))
+        monkeypatch.setattr(scan, "NATIVE", None)
+        want = merge_py(walk(local), LocalProvider(remote).list(), store.iter_base_brief(pair))
+    finally:
+        store.close()
+    assert over_reader == want and over_rows == want
+    kept = set(want.local) | {e.path for e in want.remote}
+    assert {"p0/f000", "p0/f003", "p1/f001", "p1/f004", "p2/f0205-new", "p2/f0206-new", "p2/f002",
+            "p2/f002/now-a-folder", "a/b/c.txt", "caf\u00e9/plain/inner.txt", "caf\u00e9/plain/added"} <= kept
+    assert "p0/f001" not in kept and want.local_count > 60 and len(kept) < 30
+    assert all(type(e) is Entry for e in over_reader.local.values())
+    assert all(type(e) is RemoteEntry for e in over_reader.remote)

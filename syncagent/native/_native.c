@@ -48,6 +48,7 @@ enum { K_FILE, K_DIR, K_MARK, K_TEMP };
 typedef struct {
     size_t off;   /* of the name (a marker's: name + "/") in the names buffer */
     size_t len;
+    const char *name;   /* names + off, once the folder is read whole (for the sort) */
     int kind;
     long long size, mtime_ns;
     unsigned long long ino;
@@ -116,6 +117,10 @@ static int push_entry(folder_t *f, const raw_t *item, const char *name, size_t l
  * opened, or holds a name that is not ASCII, a link, a special file, a name
  * whose lstat failed). An odd folder's subfolders are still listed (K_DIR):
  * the read-ahead thread descends into them. */
+static int by_name(const void *a, const void *b) {
+    return strcmp(((const raw_t *)a)->name, ((const raw_t *)b)->name);
+}
+
 static int collect(const char *path, folder_t *f, int *odd) {
     *odd = 0;
     DIR *d = opendir(path);
@@ -172,13 +177,40 @@ static int collect(const char *path, folder_t *f, int *odd) {
         if (push_entry(f, &item, name, len) != 0) { rc = -1; break; }
     }
     closedir(d);
+    if (rc == 0 && !*odd && f->n > 1) {   /* sorted here, off the GIL (the read-ahead thread's, mostly) */
+        for (size_t k = 0; k < f->n; k++) f->items[k].name = f->names + f->items[k].off;
+        qsort(f->items, f->n, sizeof(raw_t), by_name);
+    }
     return rc;
 }
 
-static const char *sort_names;
 
-static int by_name(const void *a, const void *b) {
-    return strcmp(sort_names + ((const raw_t *)a)->off, sort_names + ((const raw_t *)b)->off);
+/* The decimal digits of v at p; returns the end. */
+static char *put_ull(char *p, unsigned long long v) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_ll(char *p, long long v) {
+    if (v >= 0) return put_ull(p, (unsigned long long)v);
+    *p++ = '-';
+    return put_ull(p, 0ULL - (unsigned long long)v);
+}
+
+/* A local file's rev, f"{mtime_ns}-{size}-{ino}" (localside.entry_rev), into buf (64 bytes); its length. */
+static size_t format_rev(char *buf, long long mtime_ns, long long size, unsigned long long ino) {
+    char *p = put_ll(buf, mtime_ns);
+    *p++ = '-';
+    p = put_ll(p, size);
+    *p++ = '-';
+    p = put_ull(p, ino);
+    return (size_t)(p - buf);
 }
 
 /* prefix + name as a str; UTF-8 (the NFC path) or the filesystem's encoding (a spelling on disk). */
@@ -226,14 +258,13 @@ static PyObject *new_remote(PyObject *path, const raw_t *it) {
     values[2] = PyLong_FromLongLong(file ? it->size : 0);
     values[3] = PyLong_FromLongLong(file ? it->mtime_ns : 0);
     if (file) {
-        int n = snprintf(num, sizeof(num), "%lld-%lld-%llu", it->mtime_ns, it->size, it->ino);
-        values[4] = PyUnicode_FromStringAndSize(num, n);
+        size_t n = format_rev(num, it->mtime_ns, it->size, it->ino);
+        values[4] = PyUnicode_FromStringAndSize(num, (Py_ssize_t)n);
     } else {
         values[4] = Py_NewRef(EmptyStr);
     }
     values[5] = Py_NewRef(Py_None);
-    int n = snprintf(num, sizeof(num), "%llu", it->ino);
-    values[6] = PyUnicode_FromStringAndSize(num, n);
+    values[6] = PyUnicode_FromStringAndSize(num, put_ull(num, it->ino) - num);
     values[7] = Py_NewRef(Py_None);
     int failed = 0;
     for (int k = 0; k < 8; k++) {
@@ -811,8 +842,6 @@ static PyObject *read_folder(PyObject *self, PyObject *args) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    sort_names = f.names;   /* the GIL is held: one sort at a time */
-    if (f.n > 1) qsort(f.items, f.n, sizeof(raw_t), by_name);
     /* os.scandir's DirEntry.path: os.path.join(folder, name) */
     size_t abs_n = (size_t)PyBytes_GET_SIZE(abs_b);
     char *abs_p = malloc(abs_n + 1);
@@ -1356,8 +1385,8 @@ static int quiet_raw_base(const took_t *l, const took_t *r, const brow_t *b, con
     }
     if (r->raw) {   /* the rev new_remote() would make */
         char num[64];
-        int n = snprintf(num, sizeof(num), "%lld-%lld-%llu", r->raw->mtime_ns, r->raw->size, r->raw->ino);
-        return (size_t)n == b->rrev_n && memcmp(num, text + b->rrev, (size_t)n) == 0;
+        size_t n = format_rev(num, r->raw->mtime_ns, r->raw->size, r->raw->ino);
+        return n == b->rrev_n && memcmp(num, text + b->rrev, n) == 0;
     }
     PyObject *rkind = PyObject_GetAttr(r->obj, StrKind);
     if (!rkind) return -1;

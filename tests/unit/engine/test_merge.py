@@ -238,3 +238,54 @@ def test_racy_rows_confirmed_by_content_are_stored_so_the_next_run_is_quiet(
     finally:
         store.close()
     assert all(size > 0 and rrev for size, rrev in rows.values()), rows
+
+
+def _random_tree(root: Path, rng: random.Random) -> None:
+    """Plain folders (the native walk's runs) and folders the Python path reads (a non-ASCII name, a link)."""
+    for i in range(rng.randint(60, 120)):
+        folder = rng.choice(["p", "p/q", "p-q", "r", "s t", "caf\u00e9", "caf\u00e9/in", "u"])
+        write(root / folder / f"f{rng.randrange(1000):03d}", f"v{i}")
+    write(root / "u" / "\u00e9t\u00e9", "non-ASCII file: the folder goes to the Python path")
+
+
+def _random_changes(root: Path, rng: random.Random) -> None:
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    for p in rng.sample(files, len(files) // 5):
+        action = rng.randrange(4)
+        if action == 0:
+            p.unlink()
+        elif action == 1:
+            write(p, "changed " * rng.randint(1, 4))
+        elif action == 2:
+            now = time.time_ns() - rng.randint(0, 10**9)
+            os.utime(p, ns=(now, now))
+        else:
+            p.unlink()
+            write(p / "now-a-folder", "x")
+    for i in range(rng.randint(1, 10)):
+        write(root / rng.choice(["p", "r", "new", "caf\u00e9/in"]) / f"n{i}-{rng.randrange(100)}", "new")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_native_merge_of_raw_walks_equals_the_python_merge_of_plain_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    if NATIVE is None:
+        pytest.skip("the native module is not built here")
+    rng = random.Random(seed)
+    local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    _random_tree(local, rng)
+    _age(local)
+    os.symlink("nowhere", local / "r" / "link")   # a link: that folder goes to the Python path too
+    _run(local, LocalProvider(remote), state)
+    _random_changes(local, rng)
+    _random_changes(remote, rng)
+    store = Store(state)
+    try:
+        pair = store.pair_id(str(local), "x")
+        raw = merge(scan.walk(local, raw=True), LocalProvider(remote).merge_listing(), store.base_brief_stream(pair))
+        monkeypatch.setattr(scan, "NATIVE", None)
+        plain = merge_py(scan.walk(local), LocalProvider(remote).list(), store.iter_base_brief(pair))
+    finally:
+        store.close()
+    assert raw == plain
+    assert plain.local_count > 50 and 0 < len(plain.changed) < plain.local_count

@@ -1160,19 +1160,8 @@ static PyObject *new_base_reader(PyObject *self, PyObject *args) {
 
 /* ---- the merge ------------------------------------------------------------------------------------ */
 
-static inline int ustr_cmp(PyObject *a, PyObject *b) {
-    return a == b ? 0 : PyUnicode_Compare(a, b);
-}
-
 static inline int same(PyObject *a, PyObject *b) {
     return a == b || PyObject_RichCompareBool(a, b, Py_EQ) == 1;
-}
-
-/* Next item of an iterator into *head (NULL at the end); -1 on error. */
-static int advance(PyObject *it, PyObject **head) {
-    Py_XDECREF(*head);
-    *head = PyIter_Next(it);
-    return (*head == NULL && PyErr_Occurred()) ? -1 : 0;
 }
 
 static int checked_tuple(PyObject *o, Py_ssize_t n, const char *what) {
@@ -1217,21 +1206,6 @@ typedef struct BaseReaderObject BaseReaderObject;
 static const brow_t *br_next(BaseReaderObject *br, const char **text) { return NULL; }
 #endif
 
-/* The base stream's next row into *head: the sqlite3 cursor's tuple, or, from a BaseReader, the row's
- * path as a str with the row itself in *raw (no other object is made for it). */
-static int advance_base(PyObject *bit, BaseReaderObject *br, PyObject **head, const brow_t **raw,
-                        const char **text) {
-    if (!br) {
-        if (advance(bit, head) < 0) return -1;
-        return *head && checked_tuple(*head, 6, "a base row") < 0 ? -1 : 0;
-    }
-    Py_CLEAR(*head);
-    *raw = br_next(br, text);
-    if (!*raw) return PyErr_Occurred() ? -1 : 0;
-    *head = PyUnicode_DecodeUTF8(*text + (*raw)->path, (Py_ssize_t)(*raw)->path_n, "strict");
-    return *head ? 0 : -1;
-}
-
 static int long_is(PyObject *o, long long v) {
     int overflow = 0;
     long long x = PyLong_Check(o) ? PyLong_AsLongLongAndOverflow(o, &overflow) : -1;
@@ -1250,55 +1224,118 @@ static int rev_is(PyObject *rev, const brow_t *raw, const char *text) {
     return (size_t)n == raw->rrev_n && memcmp(u, text + raw->rrev, (size_t)n) == 0;
 }
 
+/* Merge keys are compared as UTF-8 bytes, whose order is the code-point order of the paths: a record's
+ * and a base row's key are their own bytes, and no str is made for a path the merge drops. */
+static inline int key_cmp(const char *a, Py_ssize_t an, const char *b, Py_ssize_t bn) {
+    int c = memcmp(a, b, (size_t)(an < bn ? an : bn));
+    return c ? c : (an < bn ? -1 : an > bn);
+}
+
+/* The UTF-8 bytes of the str s, alive as long as s, or as *hold where s has a lone surrogate (a bytes
+ * object with the surrogate passed through: the order still follows the code points). -1 on error. */
+static int utf8_of(PyObject *s, PyObject **hold, const char **k, Py_ssize_t *kn) {
+    *k = PyUnicode_AsUTF8AndSize(s, kn);
+    if (*k) return 0;
+    if (!PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) return -1;
+    PyErr_Clear();
+    PyObject *b = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
+    if (!b) return -1;
+    Py_XSETREF(*hold, b);
+    *k = PyBytes_AS_STRING(b);
+    *kn = PyBytes_GET_SIZE(b);
+    return 0;
+}
+
+/* The base stream's head: a row of a BaseReader (no object at all) or the sqlite3 cursor's tuple. */
+typedef struct {
+    int live;
+    PyObject *row, *hold;
+    const brow_t *raw;
+    const char *text, *k;
+    Py_ssize_t kn;
+} base_t;
+
+static void base_clear(base_t *b) {
+    Py_CLEAR(b->row);
+    Py_CLEAR(b->hold);
+    b->live = 0;
+    b->raw = NULL;
+}
+
+static int base_advance(PyObject *bit, BaseReaderObject *br, base_t *b) {
+    base_clear(b);
+    if (br) {
+        b->raw = br_next(br, &b->text);
+        if (!b->raw) return PyErr_Occurred() ? -1 : 0;
+        b->k = b->text + b->raw->path;
+        b->kn = (Py_ssize_t)b->raw->path_n;
+        b->live = 1;
+        return 0;
+    }
+    b->row = PyIter_Next(bit);
+    if (!b->row) return PyErr_Occurred() ? -1 : 0;
+    if (checked_tuple(b->row, 6, "a base row") < 0 || utf8_of(PyTuple_GET_ITEM(b->row, 0), &b->hold, &b->k, &b->kn) < 0)
+        return -1;
+    b->live = 1;
+    return 0;
+}
+
 /* One walk-side stream of the merge (local: (path, Entry) items; remote: RemoteEntry objects). Either may
- * carry RawRuns (read_folder's raw mode): a head is then one of the run's records, with its path as the key
- * and no other object. */
+ * carry RawRuns (read_folder's raw mode): a head is then one of the run's records, keyed by its own bytes,
+ * with no object at all. */
 typedef struct {
     PyObject *it, *nfc;
-    int remote;
-    PyObject *key;            /* the head's merge key; NULL at the end */
-    PyObject *obj;            /* the head's Entry (local) or RemoteEntry (remote); NULL for a record */
-    PyObject *path;           /* remote: the head's path */
+    int remote, live;
+    const char *k;            /* the head's merge key (UTF-8) */
+    Py_ssize_t kn;
+    PyObject *key;            /* a Python head's key str (remote: its NFC path) */
+    PyObject *hold;           /* the bytes behind k where the key has a surrogate */
+    PyObject *obj;            /* a Python head's Entry (local) or RemoteEntry (remote) */
+    PyObject *path;           /* a Python remote head's path */
     RawRunObject *run;        /* the run being read */
     Py_ssize_t pos;
-    const rrec_t *raw;        /* the head's record in `run` */
+    const rrec_t *raw;        /* a record head, in `run` */
 } side_t;
 
 /* A head taken off a side, with its own references (`run` keeps `raw` alive). */
 typedef struct {
-    PyObject *obj, *path;
+    PyObject *key, *obj, *path;
     RawRunObject *run;
     const rrec_t *raw;
 } took_t;
 
 static void took_clear(took_t *t) {
+    Py_CLEAR(t->key);
     Py_CLEAR(t->obj);
     Py_CLEAR(t->path);
     Py_CLEAR(t->run);
     t->raw = NULL;
 }
 
-static void side_clear(side_t *s) {
-    Py_CLEAR(s->it);
+static void side_drop_head(side_t *s) {
     Py_CLEAR(s->key);
+    Py_CLEAR(s->hold);
     Py_CLEAR(s->obj);
     Py_CLEAR(s->path);
-    Py_CLEAR(s->run);
     s->raw = NULL;
+    s->live = 0;
+}
+
+static void side_clear(side_t *s) {
+    side_drop_head(s);
+    Py_CLEAR(s->it);
+    Py_CLEAR(s->run);
 }
 
 static int side_advance(side_t *s) {
-    Py_CLEAR(s->key);
-    Py_CLEAR(s->obj);
-    Py_CLEAR(s->path);
-    s->raw = NULL;
+    side_drop_head(s);
     for (;;) {
         if (s->run) {
             if (s->pos < s->run->n) {
                 s->raw = &s->run->recs[s->pos++];
-                s->key = rr_path(s->run, s->raw);
-                if (!s->key) return -1;
-                if (s->remote) s->path = Py_NewRef(s->key);
+                s->k = s->run->text + s->raw->off;
+                s->kn = (Py_ssize_t)s->raw->len;
+                s->live = 1;
                 return 0;
             }
             Py_CLEAR(s->run);
@@ -1313,30 +1350,38 @@ static int side_advance(side_t *s) {
             }
             s->obj = item;
             s->key = remote_key(item, s->nfc, &s->path);
-            return s->key ? 0 : -1;
-        }
-        if (checked_tuple(item, 2, "a local item") < 0) {
-            Py_DECREF(item);
-            return -1;
-        }
-        PyObject *entry = PyTuple_GET_ITEM(item, 1);
-        if (Py_IS_TYPE(entry, &RawRunType)) {
-            s->run = (RawRunObject *)Py_NewRef(entry);
-            s->pos = 0;
         } else {
+            if (checked_tuple(item, 2, "a local item") < 0) {
+                Py_DECREF(item);
+                return -1;
+            }
+            PyObject *entry = PyTuple_GET_ITEM(item, 1);
+            if (Py_IS_TYPE(entry, &RawRunType)) {
+                s->run = (RawRunObject *)Py_NewRef(entry);
+                s->pos = 0;
+                Py_DECREF(item);
+                continue;
+            }
             s->key = Py_NewRef(PyTuple_GET_ITEM(item, 0));
             s->obj = Py_NewRef(entry);
+            Py_DECREF(item);
         }
-        Py_DECREF(item);
-        if (s->key) return 0;
+        if (!s->key || utf8_of(s->key, &s->hold, &s->k, &s->kn) < 0) return -1;
+        s->live = 1;
+        return 0;
     }
+}
+
+static int side_at(const side_t *s, const char *k, Py_ssize_t kn) {
+    return s->live && key_cmp(s->k, s->kn, k, kn) == 0;
 }
 
 /* Move the head into *t and read the next one. */
 static int side_take(side_t *s, took_t *t) {
+    t->key = s->key;
     t->obj = s->obj;
     t->path = s->path;
-    s->obj = s->path = NULL;
+    s->key = s->obj = s->path = NULL;
     t->raw = s->raw;
     t->run = s->raw ? (RawRunObject *)Py_NewRef(s->run) : NULL;
     return side_advance(s);
@@ -1344,16 +1389,36 @@ static int side_take(side_t *s, took_t *t) {
 
 /* The head's object, made from its record where it has none. New reference. */
 static PyObject *side_object(side_t *s) {
-    return s->raw ? rr_entry(s->raw, s->path, s->remote) : Py_NewRef(s->obj);
+    if (!s->raw) return Py_NewRef(s->obj);
+    PyObject *path = rr_path(s->run, s->raw);
+    PyObject *obj = path ? rr_entry(s->raw, path, s->remote) : NULL;
+    Py_XDECREF(path);
+    return obj;
 }
 
-/* Give a taken record its object (the Entry or RemoteEntry read_folder would have made). */
+/* Give a taken record its path and its object (the Entry or RemoteEntry read_folder would have made). */
 static int took_object(took_t *t, int remote) {
     if (!t->raw) return 0;
-    t->obj = rr_entry(t->raw, t->path, remote);
+    t->key = rr_path(t->run, t->raw);
+    if (!t->key) return -1;
+    if (remote) t->path = Py_NewRef(t->key);
+    t->obj = rr_entry(t->raw, t->key, remote);
     t->raw = NULL;
     Py_CLEAR(t->run);
     return t->obj ? 0 : -1;
+}
+
+/* Whether a taken remote entry's path is the key itself (not another spelling of it). -1 on error. */
+static int path_is_key(const took_t *r, const char *k, Py_ssize_t kn) {
+    if (r->raw) return 1;   /* a record's path is its key */
+    if (r->path == r->key) return 1;
+    PyObject *hold = NULL;
+    const char *p;
+    Py_ssize_t pn;
+    if (utf8_of(r->path, &hold, &p, &pn) < 0) return -1;
+    int yes = key_cmp(p, pn, k, kn) == 0;
+    Py_XDECREF(hold);
+    return yes;
 }
 
 static int local_is_file(const took_t *l) {
@@ -1437,8 +1502,11 @@ static PyObject *merge(PyObject *self, PyObject *args) {
     }
     side_t ls = {0}, rs = {0};
     took_t l = {0}, r = {0};
+    base_t bh = {0}, b = {0};
     PyObject *bit = NULL, *out_local = NULL, *out_remote = NULL, *out_changed = NULL;
-    PyObject *bhead = NULL, *result = NULL, *key = NULL, *b = NULL, *twins = NULL;
+    PyObject *result = NULL, *key = NULL, *twins = NULL;
+    char *kbuf = NULL;   /* this step's key: a copy, as the heads it came from move on */
+    size_t kroom = 0;
     long long local_count = 0, remote_count = 0, base_files = 0;
     int local_files = 0, remote_files = 0;
 
@@ -1457,30 +1525,49 @@ static PyObject *merge(PyObject *self, PyObject *args) {
 #else
     BaseReaderObject *br = NULL;
 #endif
-    const brow_t *bhead_raw = NULL, *b_raw = NULL;
-    const char *bhead_text = NULL, *b_text = NULL;
-    if (advance_base(bit, br, &bhead, &bhead_raw, &bhead_text) < 0) goto fail;
+    if (base_advance(bit, br, &bh) < 0) goto fail;
 
     for (;;) {
-        PyObject *bkey = !bhead ? NULL : br ? bhead : PyTuple_GET_ITEM(bhead, 0);
-        PyObject *k = ls.key ? ls.key : rs.key ? rs.key : bkey;
-        if (!k) break;
-        if (rs.key && ustr_cmp(rs.key, k) < 0) k = rs.key;
-        if (bkey && ustr_cmp(bkey, k) < 0) k = bkey;
-        if (PyErr_Occurred()) goto fail;
-        key = Py_NewRef(k);
+        const char *mk = NULL;
+        Py_ssize_t kn = 0;
+        if (ls.live) {
+            mk = ls.k;
+            kn = ls.kn;
+        }
+        if (rs.live && (!mk || key_cmp(rs.k, rs.kn, mk, kn) < 0)) {
+            mk = rs.k;
+            kn = rs.kn;
+        }
+        if (bh.live && (!mk || key_cmp(bh.k, bh.kn, mk, kn) < 0)) {
+            mk = bh.k;
+            kn = bh.kn;
+        }
+        if (!mk) break;
+        if ((size_t)kn + 1 > kroom) {
+            size_t room = kroom ? kroom : 256;
+            while (room < (size_t)kn + 1) room *= 2;
+            char *p = realloc(kbuf, room);
+            if (!p) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            kbuf = p;
+            kroom = room;
+        }
+        memcpy(kbuf, mk, (size_t)kn);
+        kbuf[kn] = '\0';
 
         int have_l = 0, have_r = 0;
-        if (ls.key && ustr_cmp(ls.key, key) == 0) {
+        if (side_at(&ls, kbuf, kn)) {
             if (side_take(&ls, &l) < 0) goto fail;
             have_l = 1;
             local_count++;
             if (!local_files) local_files = local_is_file(&l);
         }
-        if (rs.key && ustr_cmp(rs.key, key) == 0) {
+        if (side_at(&rs, kbuf, kn)) {
             if (side_take(&rs, &r) < 0) goto fail;
             have_r = 1;
-            while (rs.key && ustr_cmp(rs.key, key) == 0) {
+            while (side_at(&rs, kbuf, kn)) {
                 /* two spellings of one name (NFC and NFD): never quiet, and the views skip the name */
                 if (!twins && !(twins = PyList_New(0))) goto fail;
                 PyObject *twin = side_object(&rs);
@@ -1500,50 +1587,56 @@ static PyObject *merge(PyObject *self, PyObject *args) {
                 remote_files = yes;
             }
         }
-        if (bkey && ustr_cmp(bkey, key) == 0) {
-            b = bhead;
-            b_raw = bhead_raw;
-            b_text = bhead_text;
-            bhead = NULL;
-            if (advance_base(bit, br, &bhead, &bhead_raw, &bhead_text) < 0) goto fail;
-            if (br ? b_raw->file : same(PyTuple_GET_ITEM(b, 1), FileKind)) base_files++;
+        if (bh.live && key_cmp(bh.k, bh.kn, kbuf, kn) == 0) {
+            b = bh;   /* a BaseReader row stays valid for one more advance */
+            bh = (base_t){0};
+            if (base_advance(bit, br, &bh) < 0) goto fail;
+            if (b.raw ? b.raw->file : same(PyTuple_GET_ITEM(b.row, 1), FileKind)) base_files++;
         }
         int quiet = 0;
-        if (prune && have_l && have_r && b && !twins && ustr_cmp(r.path, key) == 0) {
+        if (prune && have_l && have_r && b.live && !twins) {
             /* unchanged on both sides since the base: size, mtime and inode here, the rev there */
-            if (br) {
-                quiet = quiet_raw_base(&l, &r, b_raw, b_text);
-            } else if (took_object(&l, 0) == 0 && took_object(&r, 1) == 0) {
-                quiet = quiet_tuple_base(l.obj, r.obj, b);
-            } else {
-                quiet = -1;
+            quiet = path_is_key(&r, kbuf, kn);
+            if (quiet == 1) {
+                if (b.raw)
+                    quiet = quiet_raw_base(&l, &r, b.raw, b.text);
+                else if (took_object(&l, 0) == 0 && took_object(&r, 1) == 0)
+                    quiet = quiet_tuple_base(l.obj, r.obj, b.row);
+                else
+                    quiet = -1;
             }
             if (quiet < 0 || PyErr_Occurred()) goto fail;
         }
         if (!quiet) {
-            if (have_l && (took_object(&l, 0) != 0 || PyDict_SetItem(out_local, key, l.obj) != 0)) goto fail;
+            if (have_l && took_object(&l, 0) != 0) goto fail;
+            key = have_l && l.key ? Py_NewRef(l.key) : PyUnicode_DecodeUTF8(kbuf, kn, "surrogatepass");
+            if (!key) goto fail;
+            if (have_l && PyDict_SetItem(out_local, key, l.obj) != 0) goto fail;
             if (have_r && (took_object(&r, 1) != 0 || PyList_Append(out_remote, r.obj) != 0)) goto fail;
             if (twins) {
                 for (Py_ssize_t i = 0; i < PyList_GET_SIZE(twins); i++)
                     if (PyList_Append(out_remote, PyList_GET_ITEM(twins, i)) != 0) goto fail;
             }
-            if (b && PyList_Append(out_changed, key) != 0) goto fail;
+            if (b.live && PyList_Append(out_changed, key) != 0) goto fail;
+            Py_CLEAR(key);
         }
-        Py_CLEAR(key);
         took_clear(&l);
         took_clear(&r);
-        Py_CLEAR(b);
+        base_clear(&b);
         Py_CLEAR(twins);
     }
     result = Py_BuildValue("(OOOLLLOO)", out_local, out_remote, out_changed, local_count, remote_count, base_files,
                            local_files ? Py_True : Py_False, remote_files ? Py_True : Py_False);
 fail:
-    Py_XDECREF(key); Py_XDECREF(b); Py_XDECREF(twins);
+    free(kbuf);
+    Py_XDECREF(key);
+    Py_XDECREF(twins);
     took_clear(&l);
     took_clear(&r);
+    base_clear(&b);
+    base_clear(&bh);
     side_clear(&ls);
     side_clear(&rs);
-    Py_XDECREF(bhead);
     Py_XDECREF(bit);
     Py_XDECREF(out_local); Py_XDECREF(out_remote); Py_XDECREF(out_changed);
     return result;

@@ -408,3 +408,18 @@ def test_the_merge_of_raw_walks_keeps_what_the_python_merge_of_plain_walks_keeps
     assert "p0/f001" not in kept and want.local_count > 60 and len(kept) < 30
     assert all(type(e) is Entry for e in over_reader.local.values())
     assert all(type(e) is RemoteEntry for e in over_reader.remote)
+
+
+def test_the_native_merge_orders_keys_by_code_point_surrogates_included(native: object) -> None:
+    """Keys are compared as UTF-8 bytes: that is code-point order, for a name with a lone surrogate too
+    (a listing may hold one) and for names beyond the BMP."""
+    names = sorted(["a", "a\x7f", "a\u00e9", "a\ud800x", "a\udce9", "a\ue000", "a\U0001f600", "b", "a/b"])
+    local = [(n, Entry(FILE, 1, 2, 3)) for n in names if n != "b"]
+    remote = [RemoteEntry(n, Kind.FILE, 1, 2, "r") for n in names if n != "a\udce9"]
+    base = [(n, FILE, 1, 2, 3, "r") for n in names[::2]]
+    assert NATIVE is not None
+    got = Merged(*NATIVE.merge(local, remote, base, True, str))
+    assert got == merge_py(local, remote, base)
+    assert got.changed and set(got.local) < set(names)
+    shuffled = list(reversed(local))   # out of order: more is kept, nothing lost
+    assert Merged(*NATIVE.merge(shuffled, remote, base, True, str)) == merge_py(shuffled, remote, base)

@@ -98,9 +98,9 @@ def syncfs(path: str | os.PathLike[str]) -> None:
     global _libc
     if _libc is None:
         import ctypes
-        import ctypes.util
 
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        # the C library is already in the process (find_library would run /sbin/ldconfig -p)
+        _libc = ctypes.CDLL(None, use_errno=True)
     fd = os.open(path, os.O_RDONLY)
     try:
         fn = getattr(_libc, "syncfs", None)

@@ -18,8 +18,6 @@ proven another way, cheapest first:
 from __future__ import annotations
 
 import struct
-import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from typing import IO
 
 from syncagent import errors, hashing
@@ -116,6 +114,8 @@ class Identity:
             else:
                 remote_side.append((path, l, r))
         if remote_side:
+            from concurrent.futures import ThreadPoolExecutor  # (imported by the runs that use it)
+
             with ThreadPoolExecutor(workers, thread_name_prefix="compare") as pool:
                 verdicts = pool.map(lambda item: self._same_remotely(*item), remote_side)
                 for (path, l, r), verdict in zip(remote_side, verdicts, strict=True):
@@ -150,6 +150,8 @@ class Identity:
 
         if not delta.available():
             return None
+        import tempfile
+
         with tempfile.TemporaryFile() as theirs, tempfile.TemporaryFile() as ours:
             self.remote.signature(path, theirs)
             theirs.seek(0)

@@ -33,7 +33,6 @@ import contextlib
 import marshal
 import os
 import sqlite3
-import tempfile
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
@@ -93,6 +92,8 @@ class Scratch:
         self.blocks = 0
 
     def _open(self) -> sqlite3.Connection:
+        import tempfile  # (with shutil, bz2, lzma and random: only a run whose listing goes to disk pays)
+
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             fd, name = tempfile.mkstemp(prefix=self.tag, suffix=SUFFIX, dir=self.folder)

@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -278,6 +277,8 @@ class Engine:
                 listing = getattr(self.remote, "merge_listing", self.remote.list)
                 remote = listing() if self.remote.root_exists() else ()
             elif caps.expensive_bytes:
+                from concurrent.futures import ThreadPoolExecutor  # (only here: a local pair never pays)
+
                 # A network listing waits on I/O: overlap it with the local walk, held (spooled) only
                 # while the listing runs; what is left of the walk then streams into the merge.
                 with ThreadPoolExecutor(1, thread_name_prefix="list-remote") as pool:

@@ -24,6 +24,10 @@ NOT_FOR_A_FOLDER_PAIR = (
     "syncagent.cli.remote_extras", "syncagent.cli.transfer", "syncagent.cli.account_cmd", "syncagent.agent",
     "syncagent.delta", "webbrowser", "structlog", "rich", "requests", "urllib3", "keyring", "boto3", "botocore",
     "Crypto", "ecdsa", "watchdog", "apscheduler", "pathspec",
+    # only a listing that goes to disk, a network listing or a compare across the network uses these
+    "tempfile", "concurrent", "syncagent.engine.execute", "syncagent.engine.deltapath",
+    # the C library is loaded only to flush a batch (fileio.syncfs)
+    "ctypes",
 )
 OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
 

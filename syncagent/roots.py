@@ -12,16 +12,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from syncagent.errors import UsageError
 
 
-@dataclass(frozen=True)
 class Root:
-    role: str          # "local folder", "remote folder", "state dir": how the message names it
-    path: Path
+    """One folder of a pair. (Not a dataclass: it would compile its methods at every sync's start.)"""
+
+    __slots__ = ("path", "role")
+
+    def __init__(self, role: str, path: Path) -> None:
+        self.role: Final = role    # "local folder", "remote folder", "state dir": how the message names it
+        self.path: Final = path
 
 
 def real(path: str | os.PathLike[str]) -> Path:

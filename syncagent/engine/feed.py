@@ -10,7 +10,7 @@ the answer is the set of paths a partial run must look at, or None for
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from typing import Final
 
 from syncagent.engine.merge import BaseBrief, remote_key
 from syncagent.engine.records import FILE
@@ -20,14 +20,20 @@ from syncagent.paths import IgnoreRules, parent
 from syncagent.providers.base import Deleted, Provider, RemoteEntry
 
 
-@dataclass(frozen=True)
 class RemoteChanges:
     """`paths`: what a run must look at (None: everything). `cursor`: the
     feed position after them, to be committed with the base of the run that
-    syncs them (so a failed run asks again from the old position)."""
+    syncs them (so a failed run asks again from the old position).
+    (A plain class: a dataclass compiles its methods when every sync imports this module.)"""
 
-    paths: set[str] | None
-    cursor: str | None = None
+    __slots__ = ("cursor", "paths")
+
+    def __init__(self, paths: set[str] | None, cursor: str | None = None) -> None:
+        self.paths: Final = paths
+        self.cursor: Final = cursor
+
+    def __repr__(self) -> str:
+        return f"RemoteChanges(paths={self.paths!r}, cursor={self.cursor!r})"
 
 
 def from_feed(remote: Provider, store: Store, pair: int, rules: IgnoreRules) -> RemoteChanges:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 
 from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.paths import is_under, parent
@@ -51,24 +50,46 @@ class Op(enum.StrEnum):
     FORGET = "forget"              # gone on both sides: drop the base
 
 
-@dataclass(slots=True)
+# The classes here are plain classes, not dataclasses: dataclass() compiles its generated methods
+# when the module is imported, and every sync imports this one.
+
 class Action:
-    op: Op
-    path: str
-    kind: str = FILE
-    dst: str = ""
-    recursive: bool = False
-    reason: str = ""
+    """One step of a plan: `op` on `path` (to `dst` for a move)."""
+
+    __slots__ = ("dst", "kind", "op", "path", "reason", "recursive")
+
+    def __init__(self, op: Op, path: str, kind: str = FILE, dst: str = "", recursive: bool = False,
+                 reason: str = "") -> None:
+        self.op = op
+        self.path = path
+        self.kind = kind
+        self.dst = dst
+        self.recursive = recursive
+        self.reason = reason
+
+    def __repr__(self) -> str:
+        return (f"Action(op={self.op!r}, path={self.path!r}, kind={self.kind!r}, dst={self.dst!r}, "
+                f"recursive={self.recursive!r}, reason={self.reason!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return (self.op, self.path, self.kind, self.dst, self.recursive, self.reason) == (
+            other.op, other.path, other.kind, other.dst, other.recursive, other.reason)
+
+    __hash__ = None  # type: ignore[assignment]   # mutable (a delete folds into a recursive one)
 
 
-@dataclass
 class Plan:
-    actions: list[Action] = field(default_factory=list)
-    # Moves found first; the views below are already rekeyed by them.
-    moves: list[Action] = field(default_factory=list)
-    local: dict[str, Entry] = field(default_factory=dict)
-    remote: dict[str, RemoteEntry] = field(default_factory=dict)
-    base: dict[str, Base] = field(default_factory=dict)
+    """The actions of a run, with the views they were planned from."""
+
+    def __init__(self) -> None:
+        self.actions: list[Action] = []
+        # Moves found first; the views below are already rekeyed by them.
+        self.moves: list[Action] = []
+        self.local: dict[str, Entry] = {}
+        self.remote: dict[str, RemoteEntry] = {}
+        self.base: dict[str, Base] = {}
 
     def of(self, *ops: Op) -> list[Action]:
         return [a for a in self.actions if a.op in ops]
@@ -263,18 +284,16 @@ def rekey(mapping: dict[str, object], src: str, dst: str) -> None:
 
 # ---- the table ---------------------------------------------------------------
 
-@dataclass
 class _Ctx:
-    local: dict[str, Entry]
-    remote: dict[str, RemoteEntry]
-    base: dict[str, Base]
-    same: dict[str, bool]
-    mode: Mode
-    hidden: set[str]
-    mtime_precision_ns: int = 1
-    actions: list[Action] = field(default_factory=list)
-    # paths that exist at the end of the plan (on both sides)
-    survivors: set[str] = field(default_factory=set)
+    """What the table's functions share while one plan is made."""
+
+    def __init__(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
+                 same: dict[str, bool], mode: Mode, hidden: set[str], mtime_precision_ns: int = 1) -> None:
+        self.local, self.remote, self.base, self.same = local, remote, base, same
+        self.mode, self.hidden, self.mtime_precision_ns = mode, hidden, mtime_precision_ns
+        self.actions: list[Action] = []
+        # paths that exist at the end of the plan (on both sides)
+        self.survivors: set[str] = set()
 
     def add(self, op: Op, path: str, kind: str, reason: str = "") -> None:
         self.actions.append(Action(op, path, kind, reason=reason))

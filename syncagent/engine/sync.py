@@ -11,7 +11,6 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from syncagent import errors
@@ -43,19 +42,25 @@ def _ancestors(path: str) -> list[str]:
     return out
 
 
-@dataclass
 class SyncOptions:
-    mode: Mode = Mode.TWO_WAY
-    dry_run: bool = False
-    force: bool = False
-    max_delete: float = 50.0
-    excludes: list[str] = field(default_factory=list)
-    trash: bool = True
-    delta: str = "auto"               # auto | always | never
-    delta_threshold: int = 1 << 20
-    lock_wait: float = 0.0
-    compare_limit: int = DEFAULT_COMPARE_LIMIT   # download-and-compare files up to this size
-    stop: threading.Event | None = None   # set by the agent on SIGTERM: finish the batch, then stop
+    """How a run behaves (the command line's options). A plain class: a
+    dataclass compiles its methods when the module is imported."""
+
+    def __init__(self, mode: Mode = Mode.TWO_WAY, dry_run: bool = False, force: bool = False,
+                 max_delete: float = 50.0, excludes: list[str] | None = None, trash: bool = True,
+                 delta: str = "auto", delta_threshold: int = 1 << 20, lock_wait: float = 0.0,
+                 compare_limit: int = DEFAULT_COMPARE_LIMIT, stop: threading.Event | None = None) -> None:
+        self.mode = mode
+        self.dry_run = dry_run
+        self.force = force
+        self.max_delete = max_delete
+        self.excludes: list[str] = [] if excludes is None else excludes
+        self.trash = trash
+        self.delta = delta                        # auto | always | never
+        self.delta_threshold = delta_threshold
+        self.lock_wait = lock_wait
+        self.compare_limit = compare_limit        # download-and-compare files up to this size
+        self.stop = stop                          # set by the agent on SIGTERM: finish the batch, then stop
 
 
 class Engine:

@@ -11,8 +11,6 @@ that must not touch the disk. Names the other side cannot hold are
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from syncagent.engine.records import Base, Entry
 from syncagent.engine.report import Reporter
 from syncagent.engine.scan import Scan
@@ -20,13 +18,15 @@ from syncagent.paths import IgnoreRules, nfc, validate_relpath
 from syncagent.providers.base import Provider, RemoteEntry
 
 
-@dataclass
 class Views:
-    local: dict[str, Entry]
-    remote: dict[str, RemoteEntry]
-    base: dict[str, Base]
-    hidden: set[str] = field(default_factory=set)
-    unfit: dict[str, str] = field(default_factory=dict)
+    """The three maps a plan is made from, what was left out of them (`hidden`)
+    and the names one side cannot hold (`unfit`: path -> why). A plain class:
+    a dataclass compiles its methods when every sync imports this module."""
+
+    def __init__(self, local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
+                 hidden: set[str], unfit: dict[str, str]) -> None:
+        self.local, self.remote, self.base = local, remote, base
+        self.hidden, self.unfit = hidden, unfit
 
 
 def build_views(local_scan: Scan, remote_list: list[RemoteEntry], remote_skipped: dict[str, str],

@@ -195,7 +195,7 @@ class Store:
         is locked" when another connection committed in between (SQLite's
         busy timeout does not cover that upgrade), so a change takes the
         write lock first (BEGIN IMMEDIATE) and looks again under it."""
-        if MetaRow.table_exists() and self.schema_version() == SCHEMA_VERSION:
+        if self._stored_version() == SCHEMA_VERSION:
             return
         with database.atomic("IMMEDIATE"):
             if not MetaRow.table_exists():
@@ -214,16 +214,28 @@ class Store:
     def schema_version(self) -> int:
         return int(MetaRow.get_by_id("schema_version").value)
 
+    def _stored_version(self) -> int | None:
+        """The file's schema version; None for a new file (no meta table yet).
+        Raw SQL, as on every path each run takes: peewee builds a query in ~1 ms."""
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        if database.execute_sql(found).fetchone() is None:
+            return None
+        row = database.execute_sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return None if row is None else int(row[0])
+
     # ---- pairs -------------------------------------------------------------
     def pair_id(self, local: str, remote: str) -> int:
-        row, _ = PairRow.get_or_create(local=local, remote=remote)
-        return int(row.get_id())
+        row = database.execute_sql("SELECT id FROM pair WHERE local = ? AND remote = ?", (local, remote)).fetchone()
+        if row is not None:
+            return int(row[0])
+        created, _ = PairRow.get_or_create(local=local, remote=remote)
+        return int(created.get_id())
 
     def has_pair(self, local: str, remote: str) -> bool:
         return PairRow.select().where((PairRow.local == local) & (PairRow.remote == remote)).exists()
 
     def mark_synced(self, pair: int) -> None:
-        PairRow.update(last_sync=time.time()).where(PairRow._meta.primary_key == pair).execute()
+        database.execute_sql("UPDATE pair SET last_sync = ? WHERE id = ?", (time.time(), pair))
 
     # ---- base --------------------------------------------------------------
     def load_base(self, pair: int) -> dict[str, Base]:
@@ -354,6 +366,9 @@ class Store:
                          ((pair, k) for k, v in pending.items() if v is None))
 
     def commit_provider_state(self, pair: int) -> None:
+        state = self._provider_states.get(pair)
+        if state is None or not state.pending:
+            return    # nothing to write: no transaction (it would wait for the write lock)
         with database.atomic(WRITE):
             self._flush_provider_state(pair)
 
@@ -391,8 +406,8 @@ class Store:
                              ((pair, op, path, detail, now) for op, path, detail in entries))
 
     def journal(self, pair: int) -> list[tuple[str, str, str]]:
-        q = JournalRow.select(JournalRow.op, JournalRow.path, JournalRow.detail).where(JournalRow.pair == pair)
-        return [(r.op, r.path, r.detail) for r in q]
+        cur = database.execute_sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
+        return [(str(op), str(path), str(detail)) for op, path, detail in cur]
 
     def journal_update(self, pair: int, details: Iterable[tuple[str, str, str]]) -> None:
         """Replace the detail of (op, path) entries (one transaction per batch).

@@ -33,11 +33,16 @@ def real(path: str | os.PathLike[str]) -> Path:
     return Path(os.path.realpath(os.path.abspath(os.path.expanduser(os.fspath(path)))))
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _stat(path: Path) -> os.stat_result | None:
     try:
-        return os.path.samefile(a, b)
+        return os.stat(path)
     except OSError:
-        return False
+        return None
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    a_stat, b_stat = _stat(a), _stat(b)
+    return a_stat is not None and b_stat is not None and os.path.samestat(a_stat, b_stat)
 
 
 def _contains(outer: Path, inner: Path) -> bool:
@@ -45,7 +50,11 @@ def _contains(outer: Path, inner: Path) -> bool:
     if inner == outer or outer in inner.parents:
         return True
     # a bind mount or a case-insensitive filesystem: the same folder under another spelling
-    return any(_same_file(outer, p) for p in (inner, *inner.parents) if p.exists())
+    # (one stat a folder: this runs at the start of every sync)
+    outer_stat = _stat(outer)
+    if outer_stat is None:
+        return False
+    return any(st is not None and os.path.samestat(outer_stat, st) for st in map(_stat, (inner, *inner.parents)))
 
 
 def check(roots: Iterable[Root], state_dir: str | os.PathLike[str] | None = None) -> None:

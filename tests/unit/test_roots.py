@@ -40,8 +40,11 @@ def test_a_bind_mount_like_alias_is_found_by_identity(tmp_path: Path, monkeypatc
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir()
     b.mkdir()
-    real_samefile = os.path.samefile
-    monkeypatch.setattr(os.path, "samefile", lambda x, y: {Path(x), Path(y)} == {a, b} or real_samefile(x, y))
+    # two folders the filesystem reports as one (what os.path.samefile compares: device and inode)
+    alias = {(st.st_dev, st.st_ino) for st in (a.stat(), b.stat())}
+    real_samestat = os.path.samestat
+    monkeypatch.setattr(os.path, "samestat", lambda x, y: {(x.st_dev, x.st_ino), (y.st_dev, y.st_ino)} == alias
+                        or real_samestat(x, y))
     assert "same folder" in refused(a, b)
 
 

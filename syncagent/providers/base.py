@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Final, Literal
 
-# The four small records below are dataclasses (fields(), replace(), asdict() and match work on
-# them) whose __init__, __repr__, __eq__ and __hash__ are written out here instead of generated:
+# The records below are dataclasses (fields(), replace(), asdict() and match work on them) whose
+# __init__ (but Capabilities'), __repr__, __eq__ and __hash__ are written out here, not generated:
 # dataclass() compiles each generated method when the module is imported (~0.3 ms apiece on the
 # project's machine, paid by every command). tests/unit/providers/test_base_records.py checks
 # them against the methods dataclass() would generate.
@@ -147,9 +147,10 @@ class Quota:
         return hash((self.used, self.total))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False, eq=False)
 class Capabilities:
-    """What a provider can do; per-provider quirks are data here."""
+    """What a provider can do; per-provider quirks are data here.
+    (__repr__, __eq__ and __hash__ are the generated ones, written once over the fields below.)"""
 
     # The content hash RemoteEntry.hash carries: a kind of syncagent.hashing ("sha256", "sha1", "md5",
     # "quickxor", "mega", "metadisk"...), computable locally; None: no content hash at all.
@@ -176,6 +177,21 @@ class Capabilities:
     # it the engine sorts the listing itself before merging it with the local scan and the base.
     sorted_listing: bool = False
     quota: bool = False
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__match_args__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
 
 class _AnyRev:
@@ -241,7 +257,7 @@ class MemoryState(ProviderState):
         """Nothing to make durable."""
 
 
-@dataclass
+@dataclass(init=False, repr=False, eq=False)
 class PairContext:
     """What the engine gives a provider once, for the life of a pair.
 
@@ -251,6 +267,20 @@ class PairContext:
 
     tag: str = ""
     state: ProviderState = field(default_factory=MemoryState)
+
+    def __init__(self, tag: str = "", state: ProviderState | None = None) -> None:
+        self.tag = tag
+        self.state = MemoryState() if state is None else state
+
+    def __repr__(self) -> str:
+        return f"{type(self).__qualname__}(tag={self.tag!r}, state={self.state!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return (self.tag, self.state) == (other.tag, other.state)
+
+    __hash__ = None  # type: ignore[assignment]   # mutable, as the generated class is
 
 
 class StagedWrite(abc.ABC):

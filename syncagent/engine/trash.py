@@ -22,7 +22,17 @@ class Trash:
         while os.path.lexists(target):
             n += 1
             target = day / f"{rel}.{n}"
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            # today's trash holds a file named as one of rel's folders (file `d` deleted, then `d/c.txt`):
+            # number the top folder instead (`d.2/c.txt`)
+            top, _, rest = rel.partition("/")
+            n = 2
+            while os.path.lexists(day / f"{top}.{n}"):
+                n += 1
+            target = day / f"{top}.{n}" / rest
+            target.parent.mkdir(parents=True)
         return target
 
     def expire(self, days: int = KEEP_DAYS, now: float | None = None) -> int:

@@ -28,8 +28,10 @@ def copy_into(src: IO[bytes], fd: int, size: int, digest: hashlib._Hash | None =
         first = src.read(size + 1)
         if digest is not None:
             digest.update(first)
-        _write_all(fd, first)
         total = len(first)
+        written = os.write(fd, first)   # one write is the rule for a regular file
+        if written != total:
+            _write_all(fd, first[written:])
         if total <= size:
             return total
     while True:

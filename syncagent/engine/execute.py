@@ -9,6 +9,7 @@ that is behind, never ahead, of the disk: the next run converges.
 
 from __future__ import annotations
 
+import io
 import os
 import threading
 import time
@@ -33,6 +34,7 @@ from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, S
 # mtime and size; a base recorded that close to the mtime is marked "racy"
 # (as git does) so the next run compares content instead of trusting metadata.
 RACY_NS = 50_000_000
+_SMALL = 1 << 20     # a file read in one piece (fileio.copy_into): no progress wrapper around it
 BATCH_FILES = 4096
 BATCH_BYTES = 512 << 20
 
@@ -357,21 +359,24 @@ class Executor:
         return journal.download_intent(self.remote_view[a.path], self.local_view.get(a.path))
 
     def _expected(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> None:
-        """What each staged destination will hold once committed (see journal.py)."""
-        updates = []
+        """What each staged destination will hold once committed (see journal.py):
+        the batch's intents again, as one row that supersedes the first."""
+        entries = []
+        any_staged = False
         for a, s, detail in zip(batch, staged, details, strict=True):
-            if s is None:
-                continue
-            entry = s[0].entry
-            expected = entry.rev if a.op is Op.UPLOAD else (entry.size, entry.mtime_ns, int(entry.id or 0))
-            updates.append((str(a.op), a.path, journal.with_expected(detail, expected)))
-        if updates:
-            self.ctx.store.journal_update(self.ctx.pair, updates)
+            if s is not None:
+                any_staged = True
+                entry = s[0].entry
+                expected = entry.rev if a.op is Op.UPLOAD else (entry.size, entry.mtime_ns, int(entry.id or 0))
+                detail = journal.with_expected(detail, expected)
+            entries.append((str(a.op), a.path, detail))
+        if any_staged:
+            self.ctx.store.journal_add(self.ctx.pair, [journal.pack(entries, staged=True)])
 
     def _run_batch(self, batch: list[Action]) -> None:
         details = [self._intent(a) for a in batch]
-        self.ctx.store.journal_add(self.ctx.pair, [(str(a.op), a.path, d) for a, d in zip(batch, details,
-                                                                                       strict=True)])
+        self.ctx.store.journal_add(self.ctx.pair, [journal.pack(
+            [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)])])
         workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
         if workers == 1:
             staged = [None if self._stopping() else self._stage(a) for a in batch]
@@ -425,33 +430,57 @@ class Executor:
                 self.ctx.reporter.warn(f"delta upload failed ({exc}); sending the whole file", a.path)
                 current = self.ctx.remote.stat(a.path)
                 expect = current.rev
-        def attempt() -> StagedWrite:
-            with self.ctx.local.open_scanned(a.path) as f:
-                if _fstat_entry(f) != seen:     # also what keeps a read from going through a swapped folder
-                    raise errors.Conflict("changed since the scan", path=a.path)
-                digest = _digest_if_racy(self.ctx.hash_kind, seen.size, seen.mtime_ns)
-                stream = _Counter(f, self.ctx.reporter.advance, digest)
-                try:
-                    staged = self.ctx.remote.stage_write(self._remote_target(a.path), stream.as_io(), seen.size,
-                                                         seen.mtime_ns, expect=expect)
-                except errors.ProviderError as exc:
-                    if _fstat_entry(f) != seen:  # a short or long read: the user is writing it
-                        raise errors.Conflict("changed while it was read", path=a.path) from exc
-                    raise
-                stream.settle(seen.size)
+        if seen.size < _SMALL:
+            return self._upload_small(a.path, seen, expect)
+        with self.ctx.local.open_scanned(a.path) as f:
+            fd = f.fileno()
+            if not _still(fd, seen):     # also what keeps a read from going through a swapped folder
+                raise errors.Conflict("changed since the scan", path=a.path)
+            size = seen.size
+            digest = _digest_if_racy(self.ctx.hash_kind, size, seen.mtime_ns)
+            # A small file is one read: the progress bar advances once, after it, with no counting wrapper.
+            stream = _Counter(f, self.ctx.reporter.advance, digest) if digest is not None or size >= _SMALL else None
+            try:
+                staged = self.ctx.remote.stage_write(self._remote_target(a.path), f if stream is None
+                                                     else stream.as_io(), size, seen.mtime_ns, expect=expect)
+            except errors.ProviderError as exc:
+                if not _still(fd, seen):  # a short or long read: the user is writing it
+                    raise errors.Conflict("changed while it was read", path=a.path) from exc
+                raise
+            if stream is None:
+                self.ctx.reporter.advance(size)
+            else:
+                stream.settle(size)
                 if stream.digest is not None:
                     self.ctx.hashes[a.path] = stream.digest.hexdigest()
-                # The open descriptor still names the bytes we read: a write during the
-                # copy shows in its size or mtime (a rename over the path leaves our
-                # snapshot whole, and the next run sees the new file).
-                if _fstat_entry(f) != seen:
-                    if staged.visible:
-                        raise _SentWhileChanging(staged.entry)
-                    staged.abort()
-                    raise errors.Conflict("changed while it was read", path=a.path)
-            return staged
+            # The open descriptor still names the bytes we read: a write during the
+            # copy shows in its size or mtime (a rename over the path leaves our
+            # snapshot whole, and the next run sees the new file).
+            if not _still(fd, seen):
+                if staged.visible:
+                    raise _SentWhileChanging(staged.entry)
+                staged.abort()
+                raise errors.Conflict("changed while it was read", path=a.path)
+        return staged, seen, size, 0
 
-        return attempt(), seen, seen.size, 0
+    def _upload_small(self, path: str, seen: Entry, expect: Expect) -> Staged:
+        """A small file is read whole before anything is sent: one read, then one
+        fstat of the same descriptor proves the bytes are the file the scan saw,
+        unchanged (its identity, size and mtime after the read), so no check
+        around the provider's write is needed and the provider gets a seekable
+        in-memory stream (a retry rewinds it)."""
+        size = seen.size
+        data, st = self.ctx.local.read_whole(path, size)
+        if len(data) != size or st.st_size != size or st.st_mtime_ns != seen.mtime_ns or st.st_ino != seen.ino:
+            raise errors.Conflict("changed since the scan", path=path)
+        if _racy(seen.mtime_ns):
+            digest = hashing.new_hasher(self.ctx.hash_kind, size=size, mtime_ns=seen.mtime_ns)
+            digest.update(data)
+            self.ctx.hashes[path] = digest.hexdigest()
+        staged = self.ctx.remote.stage_write(self._remote_target(path), io.BytesIO(data), size, seen.mtime_ns,
+                                             expect=expect)
+        self.ctx.reporter.advance(size)
+        return staged, seen, size, 0
 
     def _stage_download(self, a: Action) -> Staged | None:
         r = self.remote_view[a.path]
@@ -470,23 +499,25 @@ class Executor:
             except (errors.SyncAgentError, OSError) as exc:
                 self.ctx.reporter.warn(f"delta download failed ({exc}); fetching the whole file", a.path)
 
-        def attempt() -> StagedWrite:
-            with self.ctx.remote.read(a.path) as stream:
-                digest = _digest_if_racy(self.ctx.hash_kind, r.size, r.mtime_ns)
-                counted = _Counter(stream, self.ctx.reporter.advance, digest)
-                try:
-                    staged = self.ctx.local.stage_write(self._local_target(a.path), counted.as_io(), r.size,
-                                                        r.mtime_ns, expect=expect)
-                except errors.TransientError as exc:
-                    if self._remote_moved_on(a.path, r):   # more or fewer bytes than listed: it is being written
-                        raise errors.Conflict("changed on the remote while it was read", path=a.path) from exc
-                    raise
-                counted.settle(r.size)
+        size = r.size
+        with self.ctx.remote.read(a.path) as stream:
+            digest = _digest_if_racy(self.ctx.hash_kind, size, r.mtime_ns)
+            counted = _Counter(stream, self.ctx.reporter.advance, digest) if digest is not None or size >= _SMALL \
+                else None
+            try:
+                staged = self.ctx.local.stage_write(self._local_target(a.path), stream if counted is None
+                                                    else counted.as_io(), size, r.mtime_ns, expect=expect)
+            except errors.TransientError as exc:
+                if self._remote_moved_on(a.path, r):   # more or fewer bytes than listed: it is being written
+                    raise errors.Conflict("changed on the remote while it was read", path=a.path) from exc
+                raise
+            if counted is None:
+                self.ctx.reporter.advance(size)
+            else:
+                counted.settle(size)
                 if counted.digest is not None:
                     self.ctx.hashes[a.path] = counted.digest.hexdigest()
-                return staged
-
-        return attempt(), None, 0, r.size
+        return staged, None, 0, size
 
     def _remote_moved_on(self, path: str, listed: RemoteEntry) -> bool:
         try:
@@ -574,7 +605,8 @@ def _digest_if_racy(kind: str, size: int, mtime_ns: int) -> Any:
     return hashing.new_hasher(kind, size=size, mtime_ns=mtime_ns) if _racy(mtime_ns) else None
 
 
-def _fstat_entry(f: IO[bytes]) -> Entry:
-    st = os.fstat(f.fileno())
-    return Entry(FILE, st.st_size, st.st_mtime_ns, st.st_ino)
+def _still(fd: int, seen: Entry) -> bool:
+    """Whether an open file is still the one the scan saw (size, mtime, inode)."""
+    st = os.fstat(fd)
+    return st.st_mtime_ns == seen.mtime_ns and st.st_size == seen.size and st.st_ino == seen.ino
 

@@ -6,6 +6,9 @@ Before a batch, one transaction records each transfer with its source as
 seen (size, mtime, inode, or the remote's rev) and the destination's state
 before it. Once the batch is staged, one more transaction adds what each
 destination will hold when committed (the rev or the local temp's inode).
+Each of the two is one row holding the whole batch (`pack`): a row per file
+cost three SQLite row writes per transfer, the biggest part of a small
+file's bookkeeping. The staged row supersedes the first.
 
 After a crash, `recover()` looks at each destination: if it holds what the
 journal said it would (the expected rev or inode; failing that, a new
@@ -17,6 +20,8 @@ never loses a version (at worst it keeps both).
 
 from __future__ import annotations
 
+import json
+
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import FILE, Base, Entry
@@ -24,6 +29,8 @@ from syncagent.engine.state import Store
 from syncagent.providers.base import Provider, RemoteEntry
 
 UPLOAD, DOWNLOAD = "upload", "download"
+# A journal row holding a whole batch: the intents before staging, and once staged, with what is expected.
+BATCH, BATCH_STAGED = "batch", "batch-staged"
 
 
 # An intent is one line of tab-separated fields (cheap: it is written for
@@ -57,10 +64,36 @@ def _rev(r: RemoteEntry | None) -> str | None:
     return _clean(r.rev) if r is not None and r.kind == FILE else None
 
 
+def pack(entries: list[tuple[str, str, str]], *, staged: bool = False) -> tuple[str, str, str]:
+    """A batch's (op, path, detail) intents as one journal row (JSON keeps any
+    character of a path, an undecodable byte's stand-in included)."""
+    return (BATCH_STAGED if staged else BATCH), "", json.dumps(entries)
+
+
+def unpack(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    """The intents of the journal's rows: a packed batch's staged row wins over
+    its first; rows of one intent each (an older version's journal) pass as they are."""
+    single: list[tuple[str, str, str]] = []
+    first: dict[tuple[str, str], str] = {}
+    later: dict[tuple[str, str], str] = {}
+    for op, path, detail in rows:
+        if op in (BATCH, BATCH_STAGED):
+            into = first if op == BATCH else later
+            try:
+                for e_op, e_path, e_detail in json.loads(detail):
+                    into[(str(e_op), str(e_path))] = str(e_detail)
+            except (ValueError, TypeError):
+                continue      # unreadable: the planner decides for those, safely
+        else:
+            single.append((op, path, detail))
+    first.update(later)
+    return single + [(op, path, detail) for (op, path), detail in first.items()]
+
+
 def recover(store: Store, pair: int, local: LocalSide, remote: Provider, hash_kind: str) -> int:
     """Adopt what landed before a crash as the base; returns how many rows."""
     rows: list[tuple[str, Base]] = []
-    for op, path, detail in store.journal(pair):
+    for op, path, detail in unpack(store.journal(pair)):
         if not detail:
             continue
         fields = detail.split(_SEP)

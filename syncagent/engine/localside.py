@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import secrets
 import shutil
 import stat as stat_module
 import threading
@@ -47,6 +46,7 @@ class OwnWrites(Protocol):
 
 
 FSYNC_EACH_UP_TO = 16   # staged files a flush syncs one by one; a bigger batch takes one syncfs
+_TOKENS = 512           # temp-name tokens drawn from os.urandom at a time (one system call, not one a file)
 
 
 def entry_rev(e: Entry) -> str:
@@ -72,7 +72,9 @@ class LocalSide:
         self._root_handle: int | None = None
         self._root_lock = threading.Lock()
         self._dirs = safedirs.DirCache(self._root_s)
-        self._unflushed: set[str] = set()     # staged temp files the next flush() makes durable
+        # staged temps the next flush() makes durable: (on-disk folder, temp name)
+        self._unflushed: set[tuple[str, str]] = set()
+        self._tokens: list[str] = []
 
     def describe(self) -> str:
         return f"local:{self.root}"
@@ -113,7 +115,17 @@ class LocalSide:
         return found
 
     def temp_for(self, name: str) -> str:
-        return temp_name(name, self.temp_tag + secrets.token_hex(6))
+        return temp_name(name, self.temp_tag + self._token())
+
+    def _token(self) -> str:
+        """12 random hex digits; drawn from a pool (list.pop is atomic under
+        the GIL: staging runs in a thread pool)."""
+        try:
+            return self._tokens.pop()
+        except IndexError:
+            raw = os.urandom(6 * _TOKENS).hex()
+            self._tokens = [raw[i:i + 12] for i in range(12, len(raw), 12)]
+            return raw[:12]
 
     def parent(self, path: str, *, create: bool = False) -> safedirs.parent_in:
         """(descriptor of the folder holding `path`, its on-disk name): no link followed on the way."""
@@ -122,6 +134,9 @@ class LocalSide:
     def _root_fd(self) -> int:
         """The root's descriptor, opened once per run (root_exists() starts a
         run: a root recreated or remounted since is opened anew)."""
+        handle = self._root_handle
+        if handle is not None:
+            return handle
         with self._root_lock:
             if self._root_handle is None:
                 try:
@@ -230,6 +245,28 @@ class LocalSide:
             raise map_oserror(exc, path) from exc
         return os.fdopen(fd, "rb")
 
+    def read_whole(self, path: str, size: int) -> tuple[bytes, os.stat_result]:
+        """A small file the scan saw, read whole, and the status of the open
+        descriptor after the read (opened as open_scanned: the caller compares
+        its identity with the scan's entry). Reads up to `size` + 1 bytes: a
+        file that grew shows in the length."""
+        try:
+            fd = os.open(self.fspath(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise map_oserror(exc, path) from exc
+        try:
+            data = os.read(fd, size + 1)
+            while 0 < len(data) < size:      # a short read (not the rule for a regular file)
+                more = os.read(fd, size + 1 - len(data))
+                if not more:
+                    break
+                data += more
+            return data, os.fstat(fd)
+        except OSError as exc:
+            raise map_oserror(exc, path) from exc
+        finally:
+            os.close(fd)
+
     def read(self, path: str) -> IO[bytes]:
         """The file's bytes; neither it nor a folder on the way may be a link."""
         try:
@@ -246,21 +283,30 @@ class LocalSide:
 
     def stage_write(self, path: str, stream: IO[bytes], size: int, mtime_ns: int, *,
                     expect: Expect = ANY) -> StagedWrite:
-        """Write the bytes under a temp name beside `path` (not yet visible)."""
+        """Write the bytes under a temp name beside `path` (not yet visible).
+        It runs for every file of a transfer: parent() is inlined."""
+        head, _, name = self.disk_rel(path).rpartition("/")
         try:
-            with self.parent(path) as (dfd, name):
+            dfd, owned = self._dirs.borrow(self._root_fd(), head, False) if head else (self._root_fd(), False)
+            try:
                 tmp = self.temp_for(name)
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
-                             dir_fd=dfd)
+                fd = os.open(tmp, _CREATE, 0o644, dir_fd=dfd)
                 try:
                     st = self._fill(fd, stream, size, mtime_ns, path)
                 except BaseException:
                     _unlink_quietly(tmp, dfd)
                     raise
+            finally:
+                if owned:
+                    os.close(dfd)
         except OSError as exc:
             raise map_oserror(exc, path) from exc
-        entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
-        return _LocalStaged(self, path, tmp, entry, expect, self._track(path, tmp))
+        ino = st.st_ino
+        entry = RemoteEntry(path, Kind.FILE, st.st_size, st.st_mtime_ns, f"{st.st_mtime_ns}-{st.st_size}-{ino}",
+                            None, str(ino))
+        staged = (head, tmp)
+        self._unflushed.add(staged)   # set.add: atomic under the GIL, staging runs in a thread pool
+        return _LocalStaged(self, path, tmp, entry, expect, staged)
 
     @staticmethod
     def _fill(fd: int, stream: IO[bytes], size: int, mtime_ns: int, path: str) -> os.stat_result:
@@ -275,13 +321,13 @@ class LocalSide:
             raise errors.TransientError(f"short transfer: expected {size} bytes, got {written}", path=path)
         return st
 
-    def _track(self, path: str, tmp: str) -> str:
-        """Note a staged temp for the next flush(); its absolute path."""
-        staged = os.path.join(os.path.dirname(self.fspath(path)), tmp)
-        self._unflushed.add(staged)   # set.add: atomic under the GIL, staging runs in a thread pool
+    def _track(self, path: str, tmp: str) -> tuple[str, str]:
+        """Note a staged temp beside `path` for the next flush()."""
+        staged = (self.disk_rel(path).rpartition("/")[0], tmp)
+        self._unflushed.add(staged)
         return staged
 
-    def _untrack(self, staged: str) -> None:
+    def _untrack(self, staged: tuple[str, str]) -> None:
         """A staged temp renamed or removed before a flush (a write committed at once) needs none."""
         self._unflushed.discard(staged)
 
@@ -294,8 +340,8 @@ class LocalSide:
         staged, self._unflushed = self._unflushed, set()
         if len(staged) <= FSYNC_EACH_UP_TO:
             try:
-                for path in staged:
-                    fdatasync_path(path)
+                for head, tmp in staged:
+                    fdatasync_path(f"{self._root_s}/{head}/{tmp}" if head else f"{self._root_s}/{tmp}")
                 return
             except OSError:
                 pass   # a temp moved or gone: the whole filesystem, as for a batch
@@ -310,6 +356,11 @@ class LocalSide:
     def check_expect_at(self, fd: int, name: str, path: str, expect: Expect) -> None:
         """check_expect for a name in an already opened folder."""
         if expect is ANY:
+            return
+        if expect is None:
+            # the common case (a new file): one faccessat, no exception raised and caught per file
+            if os.access(name, os.F_OK, dir_fd=fd, follow_symlinks=False):
+                raise errors.Conflict("appeared since it was listed", path=path)
             return
         try:
             current = entry_of(os.stat(name, dir_fd=fd, follow_symlinks=False))
@@ -511,16 +562,24 @@ class LocalSide:
 
 class _LocalStaged(StagedWrite):
     def __init__(self, owner: LocalSide, path: str, tmp: str, entry: RemoteEntry,
-                 expect: Expect, staged: str) -> None:
+                 expect: Expect, staged: tuple[str, str]) -> None:
         self.owner, self.path, self.tmp, self.entry, self.expect = owner, path, tmp, entry, expect
-        self.staged = staged
+        self.staged = staged    # (on-disk folder, temp name)
 
     def commit(self) -> RemoteEntry:
-        self.owner._untrack(self.staged)
+        owner = self.owner
+        owner._unflushed.discard(self.staged)
+        head = self.staged[0]
+        name = owner.disk_rel(self.path).rpartition("/")[2]
         try:
-            with self.owner.parent(self.path) as (fd, name):
-                self.owner.check_expect_at(fd, name, self.path, self.expect)
+            # the folder the temp was written in, checked again (safedirs.DirCache.borrow)
+            fd, owned = owner._dirs.borrow(owner._root_fd(), head, False) if head else (owner._root_fd(), False)
+            try:
+                owner.check_expect_at(fd, name, self.path, self.expect)
                 os.replace(self.tmp, name, src_dir_fd=fd, dst_dir_fd=fd)
+            finally:
+                if owned:
+                    os.close(fd)
         except OSError as exc:
             self.abort()
             raise map_oserror(exc, self.path) from exc
@@ -533,6 +592,9 @@ class _LocalStaged(StagedWrite):
         self.owner._untrack(self.staged)
         with contextlib.suppress(OSError), self.owner.parent(self.path) as (fd, _):
             _unlink_quietly(self.tmp, fd)
+
+
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def _unlink_quietly(name: str, dir_fd: int | None = None) -> None:

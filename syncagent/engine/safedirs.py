@@ -20,6 +20,7 @@ from collections.abc import Iterator
 
 from syncagent import errors
 
+_S_ISDIR = stat_module.S_ISDIR
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -128,16 +129,14 @@ class DirCache:
 
     def borrow(self, root_fd: int, rel_dir: str, create: bool) -> tuple[int, bool]:
         """(descriptor of rel_dir, whether the caller must close it)."""
-        with self._lock:
-            kept = self._open.get(rel_dir)
+        kept = self._open.get(rel_dir)     # dict.get is atomic under the GIL; writers hold the lock
         if kept is not None:
-            fd, dev, ino = kept
             try:
                 st = os.lstat(f"{self.root_path}/{rel_dir}")
             except OSError:
                 st = None
-            if st is not None and (st.st_dev, st.st_ino) == (dev, ino) and stat_module.S_ISDIR(st.st_mode):
-                return fd, False
+            if st is not None and st.st_ino == kept[2] and st.st_dev == kept[1] and _S_ISDIR(st.st_mode):
+                return kept[0], False
         fd = _walk(root_fd, rel_dir, create)
         st = os.fstat(fd)
         with self._lock:

@@ -11,7 +11,7 @@ import pytest
 
 from syncagent.engine import state
 from syncagent.engine.records import Base
-from syncagent.engine.report import Reporter
+from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import StateError, Store
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import ANY, Expect, StagedWrite
@@ -74,21 +74,75 @@ class EditedWhileRead(LocalProvider):
         return super().stage_write(path, stream, size, mtime_ns, expect=expect)
 
 
-def test_a_file_written_during_the_run_is_left_for_the_next(tmp_path: Path) -> None:
+def _sync(local: Path, provider: LocalProvider, store: Store) -> Summary:
+    return Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+
+
+def test_a_big_file_written_while_it_is_read_is_left_for_the_next(tmp_path: Path) -> None:
+    """A file streamed to the provider (1 MiB and more) and written to meanwhile."""
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    victim = write(local / "typing.txt", "first words " * 100_000)
+    provider = EditedWhileRead(remote)
+    provider.victim = victim
+    store = Store(st)
+    try:
+        summary = _sync(local, provider, store)
+        assert summary.changed_during_run == 1 and summary.exit_code == 0
+        assert not (remote / "typing.txt").exists(), "a half-copied file reached the remote"
+        provider.victim = None
+        again = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert again.uploaded == 1 and tree(local) == tree(remote)
+
+
+def test_a_small_file_written_while_it_is_read_is_left_for_the_next(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small file is read whole (one read): a write during that read shows in
+    the status of the descriptor after it, and nothing is sent."""
+    local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
+    victim = write(local / "typing.txt", "first words")
+    real_read = os.read
+
+    def read_while_typing(fd: int, n: int) -> bytes:
+        data = real_read(fd, n)
+        if os.readlink(f"/proc/self/fd/{fd}") == str(victim):
+            with open(victim, "ab") as f:
+                f.write(b" and more typed during the read")
+        return data
+
+    store = Store(st)
+    try:
+        monkeypatch.setattr(os, "read", read_while_typing)
+        summary = _sync(local, LocalProvider(remote), store)
+        monkeypatch.undo()
+        assert summary.changed_during_run == 1 and summary.exit_code == 0
+        assert not (remote / "typing.txt").exists(), "a file being written reached the remote"
+        again = _sync(local, LocalProvider(remote), store)
+    finally:
+        store.close()
+    assert again.uploaded == 1 and tree(local) == tree(remote)
+
+
+def test_a_small_file_written_after_it_was_read_sends_what_was_read(tmp_path: Path) -> None:
+    """Once a small file's bytes are read and checked, a later write does not
+    tear them: they go as one whole version, and the newer one next run,
+    with no conflict copy."""
     local, remote, st = tmp_path / "l", tmp_path / "r", tmp_path / "s"
     victim = write(local / "typing.txt", "first words")
     provider = EditedWhileRead(remote)
     provider.victim = victim
     store = Store(st)
     try:
-        summary = Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
-        assert summary.changed_during_run == 1 and summary.exit_code == 0
-        assert not (remote / "typing.txt").exists(), "a half-copied file reached the remote"
+        summary = _sync(local, provider, store)
+        assert summary.uploaded == 1 and summary.exit_code == 0
+        assert (remote / "typing.txt").read_text() == "first words"
         provider.victim = None
-        again = Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+        again = _sync(local, provider, store)
     finally:
         store.close()
-    assert again.uploaded == 1 and tree(local) == tree(remote)
+    assert again.uploaded == 1 and again.conflicts == 0
+    assert tree(local) == tree(remote) and (remote / "typing.txt").read_text().endswith("during the upload")
 
 
 def test_a_damaged_state_database_is_a_clear_error_with_the_way_out(tmp_path: Path) -> None:

@@ -357,11 +357,8 @@ class LocalSide:
         """check_expect for a name in an already opened folder."""
         if expect is ANY:
             return
-        if expect is None:
-            # the common case (a new file): one faccessat, no exception raised and caught per file
-            if os.access(name, os.F_OK, dir_fd=fd, follow_symlinks=False):
-                raise errors.Conflict("appeared since it was listed", path=path)
-            return
+        if expect is None and not os.access(name, os.F_OK, dir_fd=fd, follow_symlinks=False):
+            return      # the common case, a new file's name still free: no exception raised and caught per file
         try:
             current = entry_of(os.stat(name, dir_fd=fd, follow_symlinks=False))
         except FileNotFoundError:

@@ -179,9 +179,8 @@ class Executor:
                 and old.ino == l.ino:
             h = old.hash
         size, rrev = l.size, r.rev
-        now = time.time_ns()
-        racy_local = l.kind == FILE and now - l.mtime_ns < RACY_NS
-        racy_remote = r.kind == FILE and now - r.mtime_ns < RACY_NS and self.ctx.remote.capabilities.mtime_revs
+        racy_local = l.kind == FILE and _racy(l.mtime_ns)
+        racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
         if (racy_local or racy_remote) and h is None and trust_hash:
             try:
                 h = self.ctx.local.hash_of(path, self.ctx.hash_kind)

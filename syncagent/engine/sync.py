@@ -279,8 +279,7 @@ class Engine:
                 # Both streams straight into the merge: a folder provider's listing and the walk may keep
                 # their plain files as C records the native merge reads (scan.walk's `raw`).
                 local = walk(self.local_root, rules, into=local_scan, raw=True)
-                listing = getattr(self.remote, "merge_listing", self.remote.list)
-                remote = listing() if self.remote.root_exists() else ()
+                remote = self.remote.merge_listing() if self.remote.root_exists() else ()
             elif caps.expensive_bytes:
                 from concurrent.futures import ThreadPoolExecutor  # (only here: a local pair never pays)
 

@@ -374,6 +374,13 @@ class Provider(abc.ABC):
         the listing with the local scan and the base as it streams, holding
         neither tree. Without it the order is free and the engine sorts."""
 
+    def merge_listing(self) -> Iterator[RemoteEntry]:
+        """The whole listing as the engine's streaming merge reads it. The
+        default is list(); a provider whose entries the native merge can read
+        without a Python object each (the folder provider) yields those
+        records instead, and the merge makes entries only for what it keeps."""
+        return self.list()
+
     @abc.abstractmethod
     def stat(self, path: str) -> RemoteEntry:
         """The entry at `path`; NotFound if there is none."""

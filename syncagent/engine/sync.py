@@ -25,7 +25,6 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.scan import Scan, walk
 from syncagent.engine.spill import Spill, remove_leftovers
 from syncagent.engine.state import Store, pair_lock, readable
-from syncagent.engine.trash import Trash
 from syncagent.engine.views import build_views
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, printable
 from syncagent.providers.base import PairContext, Provider, RemoteEntry
@@ -213,6 +212,7 @@ class Engine:
             return
         from syncagent.engine.deltapath import DeltaPath
         from syncagent.engine.execute import Cancelled, Context, Executor
+        from syncagent.engine.trash import Trash
 
         deltas = None
         if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from pathlib import Path
 
@@ -39,6 +38,8 @@ class Trash:
         """Remove day folders older than `days`; returns how many went."""
         if not self.root.is_dir():
             return 0
+        import shutil  # (with bz2, lzma and fnmatch: only a run that deleted something pays)
+
         limit = (now or time.time()) - days * 86400
         gone = 0
         for day in self.root.iterdir():

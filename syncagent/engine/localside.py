@@ -12,7 +12,6 @@ import contextlib
 import dataclasses
 import errno
 import os
-import shutil
 import stat as stat_module
 import threading
 from collections.abc import Iterator
@@ -437,6 +436,8 @@ class LocalSide:
                 os.close(sub)
         elif stat_module.S_ISREG(st.st_mode):
             src = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            import shutil  # (here and below, not at the top: shutil brings bz2 and lzma, which a no-op never needs)
+
             with os.fdopen(src, "rb") as f, open(target, "wb") as out:
                 shutil.copyfileobj(f, out, 1 << 20)
             os.utime(target, ns=(st.st_atime_ns, st.st_mtime_ns))
@@ -479,6 +480,8 @@ class LocalSide:
         if not stat_module.S_ISDIR(st.st_mode):
             os.unlink(name, dir_fd=fd)
         elif recursive:
+            import shutil
+
             shutil.rmtree(name, dir_fd=fd)
         else:
             os.rmdir(name, dir_fd=fd)
@@ -550,6 +553,8 @@ class LocalSide:
 
     # ---- extras ------------------------------------------------------------
     def quota(self) -> Quota:
+        import shutil
+
         usage = shutil.disk_usage(self.root)
         return Quota(used=usage.used, total=usage.total)
 

@@ -409,19 +409,6 @@ class Store:
         cur = database.execute_sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
         return [(str(op), str(path), str(detail)) for op, path, detail in cur]
 
-    def journal_update(self, pair: int, details: Iterable[tuple[str, str, str]]) -> None:
-        """Replace the detail of (op, path) entries (one transaction per batch).
-        The journal holds one batch at a time, so its rows are rewritten whole:
-        one statement per batch, never one search per file."""
-        updates = {(op, path): detail for op, path, detail in details}
-        conn = database.connection()
-        with database.atomic(WRITE):
-            rows = conn.execute("SELECT op, path, detail, started FROM journal WHERE pair = ?", (pair,)).fetchall()
-            conn.execute("DELETE FROM journal WHERE pair = ?", (pair,))
-            conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
-                             ((pair, op, path, updates.get((op, path), detail), started)
-                              for op, path, detail, started in rows))
-
     def journal_clear(self, pair: int) -> None:
         JournalRow.delete().where(JournalRow.pair == pair).execute()
 

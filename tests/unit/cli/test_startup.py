@@ -26,7 +26,7 @@ NOT_FOR_A_FOLDER_PAIR = (
     "Crypto", "ecdsa", "watchdog", "apscheduler", "pathspec",
     # only a listing that goes to disk, a network listing or a compare across the network uses these
     "tempfile", "concurrent", "syncagent.engine.execute", "syncagent.engine.deltapath", "syncagent.engine.trash",
-    "secrets", "random",
+    "secrets", "random", "shutil", "bz2", "lzma",
     # the C library is loaded only to flush a batch (fileio.syncfs)
     "ctypes",
 )

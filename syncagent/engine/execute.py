@@ -437,22 +437,15 @@ class Executor:
             if not _still(fd, seen):     # also what keeps a read from going through a swapped folder
                 raise errors.Conflict("changed since the scan", path=a.path)
             size = seen.size
-            digest = _digest_if_racy(self.ctx.hash_kind, size, seen.mtime_ns)
-            # A small file is one read: the progress bar advances once, after it, with no counting wrapper.
-            stream = _Counter(f, self.ctx.reporter.advance, digest) if digest is not None or size >= _SMALL else None
+            stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(self.ctx.hash_kind, size, seen.mtime_ns))
             try:
-                staged = self.ctx.remote.stage_write(self._remote_target(a.path), f if stream is None
-                                                     else stream.as_io(), size, seen.mtime_ns, expect=expect)
+                staged = self.ctx.remote.stage_write(self._remote_target(a.path), stream.as_io(), size,
+                                                     seen.mtime_ns, expect=expect)
             except errors.ProviderError as exc:
                 if not _still(fd, seen):  # a short or long read: the user is writing it
                     raise errors.Conflict("changed while it was read", path=a.path) from exc
                 raise
-            if stream is None:
-                self.ctx.reporter.advance(size)
-            else:
-                stream.settle(size)
-                if stream.digest is not None:
-                    self.ctx.hashes[a.path] = stream.digest.hexdigest()
+            self._settle(a.path, stream, size)
             # The open descriptor still names the bytes we read: a write during the
             # copy shows in its size or mtime (a rename over the path leaves our
             # snapshot whole, and the next run sees the new file).
@@ -502,6 +495,7 @@ class Executor:
         size = r.size
         with self.ctx.remote.read(a.path) as stream:
             digest = _digest_if_racy(self.ctx.hash_kind, size, r.mtime_ns)
+            # A small file is one read: the progress bar advances once, after it, with no counting wrapper.
             counted = _Counter(stream, self.ctx.reporter.advance, digest) if digest is not None or size >= _SMALL \
                 else None
             try:
@@ -511,13 +505,18 @@ class Executor:
                 if self._remote_moved_on(a.path, r):   # more or fewer bytes than listed: it is being written
                     raise errors.Conflict("changed on the remote while it was read", path=a.path) from exc
                 raise
-            if counted is None:
-                self.ctx.reporter.advance(size)
-            else:
-                counted.settle(size)
-                if counted.digest is not None:
-                    self.ctx.hashes[a.path] = counted.digest.hexdigest()
+            self._settle(a.path, counted, size)
         return staged, None, 0, size
+
+    def _settle(self, path: str, counted: _Counter | None, size: int) -> None:
+        """A whole file went through: the progress bar gets what the counter did
+        not see (all of it without one), and a hash taken on the way is kept."""
+        if counted is None:
+            self.ctx.reporter.advance(size)
+            return
+        counted.settle(size)
+        if counted.digest is not None:
+            self.ctx.hashes[path] = counted.digest.hexdigest()
 
     def _remote_moved_on(self, path: str, listed: RemoteEntry) -> bool:
         try:

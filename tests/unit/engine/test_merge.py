@@ -26,7 +26,7 @@ from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.native import NATIVE
 from syncagent.providers.base import Kind, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from tests.helpers import tree, write
+from tests.helpers import age_files, tree, write
 
 
 def _native_merge(*args: object, prune: bool = True) -> Merged:
@@ -149,7 +149,7 @@ def test_a_sync_over_names_around_the_slash_converges_and_then_does_nothing(tmp_
             write(local / name, name)
         write(remote / "a-c" / "from-remote.txt", "remote")
         write(remote / unicodedata.normalize("NFD", "café.txt"), "nfd on the remote")
-        _age(local, remote)   # rows recorded within a clock tick of their mtime are racy: never quiet
+        age_files(local, remote)   # rows recorded within a clock tick of their mtime are racy: never quiet
         assert _run(local, provider_type(remote), state)[:2] == (7, 2)
         assert tree(local) == tree(remote)
         assert _run(local, provider_type(remote), state) == (0, 0, 0, 0), "a second run is a no-op"
@@ -173,13 +173,6 @@ def _quiet_run_holds_nothing(local: Path, provider: LocalProvider, state: Path) 
         store.close()
 
 
-def _age(*roots: Path) -> None:
-    an_hour_ago = time.time_ns() - 3600 * 10**9
-    for root in roots:
-        for dirpath, _dirs, files in os.walk(root):
-            for f in files:
-                os.utime(os.path.join(dirpath, f), ns=(an_hour_ago, an_hour_ago))
-
 
 @pytest.mark.parametrize("side", ["l", "r"])
 def test_a_folder_that_cannot_be_read_deletes_nothing_on_the_other_side(
@@ -187,7 +180,7 @@ def test_a_folder_that_cannot_be_read_deletes_nothing_on_the_other_side(
     local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
     for name in ("shut/b.txt", "shut/deep/c.txt", "shut-not/d.txt", "z.txt"):
         write(local / name, name)
-    _age(local)
+    age_files(local)
     assert _run(local, LocalProvider(remote), state)[:2] == (4, 0)
     real = os.scandir
     shut = str(tmp_path / side / "shut")
@@ -220,7 +213,7 @@ def test_racy_rows_confirmed_by_content_are_stored_so_the_next_run_is_quiet(
     local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
     for name in ("a.txt", "d/b.txt"):
         write(local / name, name)
-    _age(local)
+    age_files(local)
     monkeypatch.setattr(execute, "_racy", lambda mtime_ns: True)   # recorded "within a clock tick"
     assert _run(local, LocalProvider(remote), state)[:2] == (2, 0)
     store = Store(state)
@@ -274,7 +267,7 @@ def test_the_native_merge_of_raw_walks_equals_the_python_merge_of_plain_ones(
     rng = random.Random(seed)
     local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
     _random_tree(local, rng)
-    _age(local)
+    age_files(local)
     os.symlink("nowhere", local / "r" / "link")   # a link: that folder goes to the Python path too
     _run(local, LocalProvider(remote), state)
     _random_changes(local, rng)

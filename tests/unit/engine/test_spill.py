@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from syncagent.engine.state import StateError, Store
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.providers.base import Kind, RemoteEntry
 from syncagent.providers.local import LocalProvider
-from tests.helpers import tree, write
+from tests.helpers import age_files, tree, write
 
 # Names where code-point order, NFC/NFD and "-" before "/" matter.
 PARTS = ["a", "a-b", "a.b", "a0", "A", "b", "é", unicodedata.normalize("NFD", "é"), "ä", "Å", "z", "日本", "a b"]
@@ -236,17 +235,9 @@ def _scenario(root: Path) -> tuple[Path, Path, Path]:
     for name in ("a-b.txt", "a/b.txt", "a0.txt", "é/x.txt", "b.txt"):
         write(local / name, name)
     write(remote / unicodedata.normalize("NFD", "café.txt"), "nfd on the remote")
-    _age(local, remote)
+    age_files(local, remote)
     return local, remote, state
 
-
-def _age(*roots: Path) -> None:
-    """Files well older than their base rows: no row is racy, so what a run keeps in view is deterministic."""
-    an_hour_ago = time.time_ns() - 3600 * 10**9
-    for root in roots:
-        for dirpath, _dirs, files in os.walk(root):
-            for f in files:
-                os.utime(os.path.join(dirpath, f), ns=(an_hour_ago, an_hour_ago))
 
 
 def _fields(s: Summary) -> tuple[int, ...]:
@@ -273,7 +264,7 @@ def test_a_sync_through_the_disk_ends_as_the_in_memory_one(tmp_path: Path, monke
         write(local / "d1" / "f1.txt", "changed here")
         (remote / "d0-x" / "g0.txt").unlink()
         (local / "d2" / "f2.txt").rename(local / "d2" / "moved.txt")
-        _age(local)
+        age_files(local)
         merged = _merged(local, remote, state, provider)
         second = _fields(_sync(local, remote, state, provider))
         assert tree(local) == tree(remote)

@@ -10,8 +10,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-
-import click
+from typing import NoReturn
 
 from syncagent import errors
 
@@ -25,8 +24,9 @@ def default_state_dir() -> Path:
     return Path(platformdirs.user_state_dir("syncagent"))
 
 
-def fail(exc: errors.SyncAgentError) -> None:
-    click.echo(f"syncagent: {exc}", err=True)
+def fail(exc: errors.SyncAgentError) -> NoReturn:
+    # stderr itself, not click.echo: the fast `sync` entry never imports click
+    print(f"syncagent: {exc}", file=sys.stderr, flush=True)
     sys.exit(exc.exit_code)
 
 
@@ -39,10 +39,10 @@ class Stopped(BaseException):
         super().__init__(signum)
         self.signum = signum
 
-    def exit(self) -> None:
+    def exit(self) -> NoReturn:
         name = signal.Signals(self.signum).name
-        click.echo(f"syncagent: stopped by {name}; nothing half-written is kept, the next run carries on",
-                   err=True)
+        print(f"syncagent: stopped by {name}; nothing half-written is kept, the next run carries on",
+              file=sys.stderr, flush=True)
         sys.exit(128 + self.signum)
 
 

@@ -1,3 +1,3 @@
-from syncagent.cli.main import main
+from syncagent.cli.entry import main
 
 main()

@@ -1,6 +1,8 @@
 """A no-op `sync` pays at start-up only for what it uses: the modules its
 process imports (start-up is most of a no-op sync of a small tree), and
-the lazy command table that keeps the other commands' modules out."""
+the lazy command table that keeps the other commands' modules out. A
+plain `sync` does not even import click (the fast entry); anything it
+does not read goes to click, whose messages and exit codes stay the user's."""
 
 from __future__ import annotations
 
@@ -8,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import click
@@ -29,15 +33,20 @@ NOT_FOR_A_FOLDER_PAIR = (
     "secrets", "random", "shutil", "bz2", "lzma",
     # the C library is loaded only to flush a batch (fileio.syncfs)
     "ctypes",
+    # a plain `sync` is read from the declarative table (cli/entry.py), not by click
+    "click", "syncagent.cli.main", "syncagent.cli.sync_cmd",
 )
 OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
 
+# the function the installed `syncagent` command runs, as its package metadata names it
+(CONSOLE_SCRIPT,) = entry_points(group="console_scripts", name="syncagent")
+CONSOLE_ENTRY = CONSOLE_SCRIPT.value
 RUN_AND_LIST = """
-import json, sys
+import importlib, json, sys
 sys.argv = ["syncagent", *json.loads(sys.argv[1])]
-from syncagent.cli.main import main
+module, _, function = ENTRY.partition(":")
 try:
-    main()
+    sys.exit(getattr(importlib.import_module(module), function)())
 finally:
     with open(OUT, "w") as f:
         json.dump(sorted(sys.modules), f)
@@ -45,9 +54,10 @@ finally:
 
 
 def imported_by(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
-    """Exit code of `syncagent ARGS` run in its own interpreter, and every module it imported."""
+    """Exit code of `syncagent ARGS` run in its own interpreter through the console script's entry
+    point, and every module it imported."""
     out = cwd / "modules.json"
-    code = RUN_AND_LIST.replace("OUT", repr(str(out)))
+    code = RUN_AND_LIST.replace("OUT", repr(str(out))).replace("ENTRY", repr(CONSOLE_ENTRY))
     proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -75,6 +85,45 @@ def test_a_noop_folder_sync_imports_nothing_it_does_not_use(pair: tuple[Path, di
     assert code == 0
     assert "syncagent.engine.sync" in modules, "the probe saw the sync run"
     assert loaded(modules, NOT_FOR_A_FOLDER_PAIR) == []
+    # other spellings the table reads: options first, attached values, a cluster, positionals among
+    # options, the config file from its environment variable
+    spelled = ["sync", "-qv", "--mode=upload", str(home / "src"), "--max-delete", "100", str(home / "dst"),
+               "--delta", "never", "-q"]
+    code, modules = imported_by(spelled, home, {**env, "SYNCAGENT_CONFIG": str(home / "other.yaml")})
+    assert code == 0 and "syncagent.engine.sync" in modules
+    assert loaded(modules, NOT_FOR_A_FOLDER_PAIR) == []
+
+
+def test_an_argv_the_table_does_not_read_runs_through_click(pair: tuple[Path, dict[str, str]]) -> None:
+    home, env = pair
+    code, modules = imported_by(["sync", str(home / "src"), str(home / "dst"), "-q", "--"], home, env)
+    assert code == 0
+    assert "click" in modules and "syncagent.engine.sync" in modules
+    assert (home / "dst/a/one.txt").read_text() == "1"
+
+
+@pytest.mark.parametrize("args", [["sync", "src", "dst", "--mode", "bogus"], ["sync", "--help"], ["sync", "-h"],
+                                  ["sync", "src"], ["sync", "src", "dst", "extra"], ["sync", "src", "dst", "-qx"],
+                                  ["sync", "src", "dst", "--max-delete", "150"], ["sync", "src/a/one.txt", "dst"],
+                                  ["sync", "src", "dst", "--quiet=yes"], ["sync", "src", "dst", "--config"]])
+def test_the_installed_command_says_what_click_says(pair: tuple[Path, dict[str, str]], args: list[str]) -> None:
+    home, env = pair
+
+    def run(command: list[str]) -> tuple[int, str, str]:
+        proc = subprocess.run([*command, *args], cwd=home, capture_output=True, text=True,
+                              env={**os.environ, **env}, timeout=60)
+        return proc.returncode, proc.stdout, proc.stderr
+
+    code, out, err = run([str(Path(sysconfig.get_path("scripts")) / "syncagent")])
+    clicks_main = "import sys; sys.argv[0] = 'syncagent'; from syncagent.cli.main import main; main()"
+    assert (code, out, err) == run([sys.executable, "-c", clicks_main])
+    if "--help" in args or "-h" in args:
+        assert code == 0 and out.startswith("Usage: syncagent sync [OPTIONS] LOCAL REMOTE")
+    else:
+        assert code == 2 and out == "" and "Error: " in err
+    if "bogus" in args:
+        assert "Invalid value for '--mode': 'bogus' is not one of 'two-way', 'upload', 'download'." in err
+    assert not (home / "dst").exists()
 
 
 def test_a_bare_folder_name_is_checked_against_the_config_without_pydantic(pair: tuple[Path, dict[str, str]]) -> None:

@@ -1,0 +1,54 @@
+"""The `syncagent` command's entry point (console script and `python -m syncagent`).
+
+A one-shot `syncagent sync ...` is mostly start-up, and click's import is
+a seventh of a no-op run, so a plain `sync` whose argv the declarative
+table reads with certainty (fast_parse) runs without click. Everything
+else, `sync --help`, an unknown option, a value click would refuse, and
+every other command, goes unchanged to click's main: one behaviour,
+whichever way the argv took.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if args[:1] == ["sync"] and not _completing(os.environ):
+        from syncagent.cli.fast_parse import parse
+        from syncagent.cli.sync_options import SYNC_PARAMS
+
+        params = parse(SYNC_PARAMS, args[1:], os.environ)
+        if params is not None:
+            _run_sync(params)
+    from syncagent.cli.main import main as click_main
+
+    click_main()
+
+
+def _completing(environ: Mapping[str, str]) -> bool:
+    """Whether the shell asks click for completions (`_SYNCAGENT_COMPLETE=...`, named after the program)."""
+    return any(name.startswith("_") and name.endswith("_COMPLETE") for name in environ)
+
+
+def _run_sync(params: dict[str, Any]) -> NoReturn:
+    """The run, with what click's standalone main would do on an interrupt or a closed stdout."""
+    import errno
+
+    from syncagent.cli.sync_run import run
+
+    try:
+        run(**params)
+    except (EOFError, KeyboardInterrupt):   # before or after the signal handlers: click prints the same
+        print("\nAborted!", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            raise
+        # stdout's reader is gone (`| head`): no BrokenPipeError again at the interpreter's last flush
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

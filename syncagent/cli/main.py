@@ -5,7 +5,9 @@ only when that command runs (or when `--help` lists them all): `sync`
 never loads the remote commands, the agent or the config editor. Each
 group of commands lives in its own module, whose `register(main)` adds
 them; COMMANDS below says which module holds which command (a test checks
-it against what the modules register).
+it against what the modules register). The console script enters through
+cli/entry.py, which runs a plain `sync` without this module or click and
+hands every other argv to `main` here.
 """
 
 from __future__ import annotations

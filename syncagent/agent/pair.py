@@ -187,7 +187,7 @@ class PairRunner:
     def close(self) -> None:
         """Close the provider and this thread's database connection."""
         self.remote.close()
-        self.store.close()      # peewee keeps one connection per thread
+        self.store.close()      # the store keeps one connection per thread
 
     def _deadline(self) -> float:
         if self.retry_at is None:

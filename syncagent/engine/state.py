@@ -1,9 +1,12 @@
 """The state database: the base of every pair (the last state known to be the
 same on both sides), change-feed cursors and the journal of intents.
 
-peewee on SQLite in WAL mode, one file per user. Bulk reads and writes go
-through the raw connection in one query or one transaction: a no-op sync
-of 100,000 files must load its base in a fraction of a second.
+SQLite in WAL mode, one file per user, through the standard library: one
+connection per thread (Connections), every query the Store's own SQL.
+Bulk reads and writes take one query or one transaction: a no-op sync of
+100,000 files must load its base in a fraction of a second. The schema is
+peewee models (state_schema.py), imported only to create or migrate a file:
+a run over an up-to-date file never imports peewee.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import peewee as pw
-
 from syncagent.engine.records import Base
 from syncagent.errors import SyncAgentError
 from syncagent.native import NATIVE
@@ -27,117 +28,13 @@ from syncagent.providers.base import ProviderState
 
 SCHEMA_VERSION = 3
 
-database = pw.SqliteDatabase(None)
+PRAGMAS = (("journal_mode", "wal"), ("synchronous", "normal"), ("busy_timeout", 10000))
+TIMEOUT = 10         # seconds a statement waits for another connection's lock (busy_timeout's, at connect)
 # Every transaction here writes: take the write lock at BEGIN, so a transaction
 # that reads first never fails with SQLITE_BUSY on a stale snapshot (WAL) but
 # waits its turn under busy_timeout like any writer (several pairs, one file).
 WRITE = "IMMEDIATE"
-
-
-class _Model(pw.Model):
-    class Meta:
-        database = database
-
-
-class MetaRow(_Model):
-    key = pw.TextField(primary_key=True)
-    value = pw.TextField()
-
-    class Meta:
-        table_name = "meta"
-
-
-class PairRow(_Model):
-    local = pw.TextField()
-    remote = pw.TextField()
-    created = pw.FloatField(default=time.time)
-    last_sync = pw.FloatField(null=True)
-
-    class Meta:
-        table_name = "pair"
-        indexes = ((("local", "remote"), True),)
-
-
-class BaseRow(_Model):
-    pair = pw.IntegerField()
-    path = pw.TextField()
-    kind = pw.TextField()
-    size = pw.IntegerField(default=0)
-    mtime_ns = pw.IntegerField(default=0)
-    ino = pw.IntegerField(default=0)
-    hash = pw.TextField(null=True)
-    rrev = pw.TextField(default="")
-    rid = pw.TextField(null=True)
-    rhash = pw.TextField(null=True)
-    rsize = pw.IntegerField(default=0)
-    rmtime_ns = pw.IntegerField(default=0)
-
-    class Meta:
-        table_name = "base"
-        primary_key = pw.CompositeKey("pair", "path")
-        without_rowid = True
-
-
-class CursorRow(_Model):
-    pair = pw.IntegerField(primary_key=True)
-    cursor = pw.TextField()
-
-    class Meta:
-        table_name = "cursor"
-
-
-class JournalRow(_Model):
-    pair = pw.IntegerField(index=True)
-    op = pw.TextField()
-    path = pw.TextField()
-    detail = pw.TextField(default="")
-    started = pw.FloatField(default=time.time)
-
-    class Meta:
-        table_name = "journal"
-
-
-class ProviderStateRow(_Model):
-    pair = pw.IntegerField()
-    key = pw.TextField()
-    value = pw.TextField()
-
-    class Meta:
-        table_name = "provider_state"
-        primary_key = pw.CompositeKey("pair", "key")
-        without_rowid = True
-
-
-class HashCacheRow(_Model):
-    """Local content hashes by (size, mtime_ns, inode): a rerun hashes nothing it has seen."""
-
-    pair = pw.IntegerField()
-    path = pw.TextField()
-    kind = pw.TextField()
-    size = pw.IntegerField()
-    mtime_ns = pw.IntegerField()
-    ino = pw.IntegerField()
-    value = pw.TextField()
-
-    class Meta:
-        table_name = "hash_cache"
-        primary_key = pw.CompositeKey("pair", "path")
-        without_rowid = True
-
-
-MODELS: list[type[pw.Model]] = [MetaRow, PairRow, BaseRow, CursorRow, JournalRow, ProviderStateRow, HashCacheRow]
 BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
-
-
-# Migrations from version N to N+1, applied in order inside one transaction.
-# A migration alters; it never drops the base (losing it turns every file into a conflict).
-MIGRATIONS: dict[int, list[str]] = {
-    1: ["CREATE TABLE IF NOT EXISTS provider_state (pair INTEGER NOT NULL, key TEXT NOT NULL, "
-        "value TEXT NOT NULL, PRIMARY KEY (pair, key)) WITHOUT ROWID"],
-    2: ["CREATE TABLE IF NOT EXISTS hash_cache (pair INTEGER NOT NULL, path TEXT NOT NULL, kind TEXT NOT NULL, "
-        "size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, ino INTEGER NOT NULL, value TEXT NOT NULL, "
-        "PRIMARY KEY (pair, path)) WITHOUT ROWID"],
-}
 
 
 class StateError(SyncAgentError):
@@ -157,10 +54,102 @@ def readable(path: Path) -> Iterator[None]:
     """Turn SQLite's "malformed" errors into the one message that says how to recover."""
     try:
         yield
-    except (sqlite3.OperationalError, pw.OperationalError, sqlite3.IntegrityError, pw.IntegrityError):
+    except (sqlite3.OperationalError, sqlite3.IntegrityError):
         raise       # busy, locked, out of space, a constraint: not a damaged file
-    except (sqlite3.DatabaseError, pw.DatabaseError) as exc:
+    except sqlite3.DatabaseError as exc:
         raise damaged(path, exc) from exc
+
+
+@contextmanager
+def usable(path: Path) -> Iterator[None]:
+    """Opening errors as one line: a file SQLite cannot use (permissions,
+    locked, out of space) or one it cannot read (damaged)."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise StateError(f"cannot use the state database {path}: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise damaged(path, exc) from exc
+
+
+class _ThreadState(threading.local):
+    conn: sqlite3.Connection | None = None
+    depth = 0           # atomic() blocks open on this thread's connection
+    marked = 0          # the connection's total_changes at the last mark()
+
+
+class Connections:
+    """One SQLite file, one connection per thread (a connection is never
+    shared: the agent syncs each pair on a thread of its own), opened on
+    first use with the pragmas, closed by `close()` on the thread that used
+    it (a thread that ends without it closes with its thread-local state).
+    Autocommit outside `atomic()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = _ThreadState()
+
+    def connection(self) -> sqlite3.Connection:
+        conn = self._local.conn
+        if conn is None:
+            conn = self._local.conn = self._open()
+            self._local.depth = self._local.marked = 0
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        with usable(self.path):
+            conn = sqlite3.connect(self.path, timeout=TIMEOUT, isolation_level=None)
+            try:
+                for name, value in PRAGMAS:
+                    conn.execute(f"PRAGMA {name} = {value}")
+            except BaseException:
+                conn.close()
+                raise
+        return conn
+
+    def close(self) -> None:
+        """Close this thread's connection (if it has one)."""
+        conn, self._local.conn = self._local.conn, None
+        if conn is not None:
+            conn.close()
+
+    def in_transaction(self) -> bool:
+        conn = self._local.conn
+        return conn is not None and conn.in_transaction
+
+    @contextmanager
+    def atomic(self, lock: str = "DEFERRED") -> Iterator[sqlite3.Connection]:
+        """A transaction (BEGIN `lock`), or inside one a savepoint: the
+        block's writes commit together or not at all; an inner block that
+        fails rolls back only its own."""
+        conn = self.connection()
+        depth = self._local.depth
+        savepoint = f"s{depth}"
+        conn.execute(f"BEGIN {lock}" if depth == 0 else f"SAVEPOINT {savepoint}")
+        self._local.depth = depth + 1
+        try:
+            yield conn
+        except BaseException:
+            self._local.depth = depth
+            if conn.in_transaction:     # an error may have rolled it all back already (SQLITE_FULL)
+                conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO {savepoint}")
+                if depth:
+                    conn.execute(f"RELEASE {savepoint}")
+            raise
+        self._local.depth = depth
+        try:
+            conn.execute("COMMIT" if depth == 0 else f"RELEASE {savepoint}")
+        except BaseException:
+            if depth == 0 and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def wrote_since_mark(self) -> bool:
+        """Whether this thread's connection wrote a row since `mark()` (or since it opened)."""
+        return self.connection().total_changes != self._local.marked
+
+    def mark(self) -> None:
+        self._local.marked = self.connection().total_changes
 
 
 class Store:
@@ -174,73 +163,61 @@ class Store:
             raise StateError(f"cannot create the state folder {state_dir}: {exc.strerror}") from exc
         self.path = state_dir / "state.db"
         self._provider_states: dict[int, PairState] = {}
-        database.init(str(self.path), pragmas={"journal_mode": "wal", "synchronous": "normal",
-                                               "busy_timeout": 10000})
-        try:
-            database.connect(reuse_if_open=True)
-            self._migrate()
-        except pw.OperationalError as exc:
-            raise StateError(f"cannot use the state database {self.path}: {exc}") from exc
-        except pw.DatabaseError as exc:
-            raise damaged(self.path, exc) from exc
+        self.db = Connections(self.path)
+        with usable(self.path):
+            if self._stored_version() != SCHEMA_VERSION:
+                from syncagent.engine import state_schema  # peewee: only for a new or older file
+
+                state_schema.create_or_migrate(self.path, SCHEMA_VERSION)
 
     def close(self) -> None:
-        if not database.is_closed():
-            database.close()
+        """Close this thread's connection (each thread that used the store closes its own)."""
+        self.db.close()
+
+    def _sql(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        return self.db.connection().execute(sql, params)
 
     # ---- schema ------------------------------------------------------------
-    def _migrate(self) -> None:
-        """Create or upgrade the schema. An up-to-date file is only read: a
-        transaction that reads and then writes fails at once with "database
-        is locked" when another connection committed in between (SQLite's
-        busy timeout does not cover that upgrade), so a change takes the
-        write lock first (BEGIN IMMEDIATE) and looks again under it."""
-        if self._stored_version() == SCHEMA_VERSION:
-            return
-        with database.atomic("IMMEDIATE"):
-            if not MetaRow.table_exists():
-                database.create_tables(MODELS)
-                MetaRow.replace(key="schema_version", value=str(SCHEMA_VERSION)).execute()
-                return
-            version = int(MetaRow.get_by_id("schema_version").value)
-            if version > SCHEMA_VERSION:
-                raise StateError(f"{self.path} was written by a newer syncagent (schema {version})")
-            while version < SCHEMA_VERSION:
-                for sql in MIGRATIONS[version]:
-                    database.execute_sql(sql)
-                version += 1
-            MetaRow.replace(key="schema_version", value=str(version)).execute()
-
     def schema_version(self) -> int:
-        return int(MetaRow.get_by_id("schema_version").value)
+        version = self._stored_version()
+        if version is None:
+            raise damaged(self.path, sqlite3.DatabaseError("its schema version is missing"))
+        return version
 
     def _stored_version(self) -> int | None:
-        """The file's schema version; None for a new file (no meta table yet).
-        Raw SQL, as on every path each run takes: peewee builds a query in ~1 ms."""
+        """The file's schema version; None for a new file (no meta table yet)."""
         found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        if database.execute_sql(found).fetchone() is None:
+        if self._sql(found).fetchone() is None:
             return None
-        row = database.execute_sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        row = self._sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return None if row is None else int(row[0])
 
     # ---- pairs -------------------------------------------------------------
     def pair_id(self, local: str, remote: str) -> int:
-        row = database.execute_sql("SELECT id FROM pair WHERE local = ? AND remote = ?", (local, remote)).fetchone()
-        if row is not None:
-            return int(row[0])
-        created, _ = PairRow.get_or_create(local=local, remote=remote)
-        return int(created.get_id())
+        found = "SELECT id FROM pair WHERE local = ? AND remote = ?"
+        row = self._sql(found, (local, remote)).fetchone()
+        if row is None:
+            with self.db.atomic(WRITE) as conn:     # another process may add it first: its id is as good
+                conn.execute("INSERT OR IGNORE INTO pair (local, remote, created) VALUES (?, ?, ?)",
+                             (local, remote, time.time()))
+                row = conn.execute(found, (local, remote)).fetchone()
+        return int(row[0])
 
     def has_pair(self, local: str, remote: str) -> bool:
-        return PairRow.select().where((PairRow.local == local) & (PairRow.remote == remote)).exists()
+        return self._sql("SELECT 1 FROM pair WHERE local = ? AND remote = ?", (local, remote)).fetchone() is not None
 
     def mark_synced(self, pair: int) -> None:
-        database.execute_sql("UPDATE pair SET last_sync = ? WHERE id = ?", (time.time(), pair))
+        """Stamp `pair.last_sync`: the end of the last run that changed the
+        state. A run that wrote nothing (a no-op) writes nothing here either,
+        so closing the store leaves no WAL to checkpoint (two fdatasyncs)."""
+        if self.db.wrote_since_mark():
+            self._sql("UPDATE pair SET last_sync = ? WHERE id = ?", (time.time(), pair))
+        self.db.mark()
 
     # ---- base --------------------------------------------------------------
     def load_base(self, pair: int) -> dict[str, Base]:
         cols = ", ".join(BASE_COLUMNS)
-        cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ?", (pair,))
+        cur = self._sql(f"SELECT path, {cols} FROM base WHERE pair = ?", (pair,))
         return {row[0]: Base._make(row[1:]) for row in cur}
 
     def iter_base_brief(self, pair: int) -> Iterator[tuple[str, str, int, int, int, str]]:
@@ -248,7 +225,7 @@ class Store:
         ascending path order (the primary key's: BINARY, i.e. UTF-8 bytes,
         which is code-point order, as Python compares str): enough to tell an
         unchanged path without holding a full row for each."""
-        cur = database.execute_sql(
+        cur = self._sql(
             "SELECT path, kind, size, mtime_ns, ino, rrev FROM base WHERE pair = ? ORDER BY path", (pair,))
         return iter(cur)   # the cursor itself: no generator frame per row
 
@@ -257,7 +234,7 @@ class Store:
         read-only connection where it is built (the merge then makes no
         Python object for a quiet row). Only when this connection has
         nothing uncommitted: the other connection sees what is committed."""
-        if NATIVE is not None and hasattr(NATIVE, "base_reader") and not database.in_transaction():
+        if NATIVE is not None and hasattr(NATIVE, "base_reader") and not self.db.in_transaction():
             reader: Iterable[tuple[str, str, int, int, int, str]] | None = NATIVE.base_reader(str(self.path), pair)
             if reader is not None:
                 return reader
@@ -271,8 +248,7 @@ class Store:
         for i in range(0, len(wanted), 500):
             chunk = wanted[i:i + 500]
             marks = ", ".join("?" * len(chunk))
-            cur = database.execute_sql(f"SELECT path, {cols} FROM base WHERE pair = ? AND path IN ({marks})",
-                                       (pair, *chunk))
+            cur = self._sql(f"SELECT path, {cols} FROM base WHERE pair = ? AND path IN ({marks})", (pair, *chunk))
             out.update((row[0], Base._make(row[1:])) for row in cur)
         return out
 
@@ -282,26 +258,25 @@ class Store:
         cols = ", ".join(BASE_COLUMNS)
         out: dict[str, Base] = {}
         for root in roots:
-            cur = database.execute_sql(
+            cur = self._sql(
                 f"SELECT path, {cols} FROM base WHERE pair = ? AND (path = ? OR (path > ? AND path < ?))",
                 (pair, root, root + "/", root + "0"))
             out.update((row[0], Base._make(row[1:])) for row in cur)
         return out
 
     def count_base_files(self, pair: int) -> int:
-        cur = database.execute_sql("SELECT count(*) FROM base WHERE pair = ? AND kind = 'file'", (pair,))
+        cur = self._sql("SELECT count(*) FROM base WHERE pair = ? AND kind = 'file'", (pair,))
         return int(cur.fetchone()[0])
 
     def count_base(self, pair: int) -> int:
-        return int(BaseRow.select().where(BaseRow.pair == pair).count())
+        return int(self._sql("SELECT count(*) FROM base WHERE pair = ?", (pair,)).fetchone()[0])
 
     def write_base(self, pair: int, upserts: Iterable[tuple[str, Base]], deletes: Iterable[str],
                    cursor: str | None = None) -> None:
         """Commit base changes in one transaction, with the provider state
         buffered for this pair and (when given) the change-feed cursor."""
-        conn = database.connection()
         placeholders = ", ".join("?" * (len(BASE_COLUMNS) + 2))
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             self._flush_provider_state(pair)
             if cursor is not None:
                 self.set_cursor(pair, cursor)
@@ -314,35 +289,31 @@ class Store:
         """Racy rows confirmed by content: (path, size, rrev) replace the
         racy markers (size -1, rrev ""); nothing else of the row changes, and
         no provider state is committed with them."""
-        conn = database.connection()
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             conn.executemany("UPDATE base SET size = ?, rrev = ? WHERE pair = ? AND path = ?",
                              ((size, rrev, pair, path) for path, size, rrev in rows))
 
     def delete_base_prefix(self, pair: int, folder: str) -> None:
-        conn = database.connection()
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
                          (pair, folder, len(folder) + 1, folder + "/"))
 
     # ---- hash cache --------------------------------------------------------
     def cached_hash(self, pair: int, path: str, kind: str, size: int, mtime_ns: int, ino: int) -> str | None:
-        cur = database.execute_sql(
+        cur = self._sql(
             "SELECT value FROM hash_cache WHERE pair = ? AND path = ? AND kind = ? AND size = ? AND mtime_ns = ? "
             "AND ino = ?", (pair, path, kind, size, mtime_ns, ino))
         row = cur.fetchone()
         return None if row is None else str(row[0])
 
     def write_hash_cache(self, pair: int, rows: Iterable[tuple[str, str, int, int, int, str]]) -> None:
-        conn = database.connection()
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             conn.executemany("INSERT OR REPLACE INTO hash_cache (pair, path, kind, size, mtime_ns, ino, value) "
                              "VALUES (?, ?, ?, ?, ?, ?, ?)", ((pair, *row) for row in rows))
 
     def prune_hash_cache(self, pair: int) -> None:
         """Drop cached hashes the base now carries (the base row is the cache then)."""
-        conn = database.connection()
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             conn.execute("DELETE FROM hash_cache WHERE pair = ? AND path IN (SELECT path FROM base WHERE pair = ?)",
                          (pair, pair))
 
@@ -358,7 +329,7 @@ class Store:
         state = self._provider_states.get(pair)
         if state is None or not state.pending:
             return
-        conn = database.connection()
+        conn = self.db.connection()
         pending = state.take()
         conn.executemany("INSERT OR REPLACE INTO provider_state (pair, key, value) VALUES (?, ?, ?)",
                          ((pair, k, v) for k, v in pending.items() if v is not None))
@@ -369,16 +340,16 @@ class Store:
         state = self._provider_states.get(pair)
         if state is None or not state.pending:
             return    # nothing to write: no transaction (it would wait for the write lock)
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE):
             self._flush_provider_state(pair)
 
     def read_provider_state(self, pair: int, key: str) -> str | None:
-        cur = database.execute_sql("SELECT value FROM provider_state WHERE pair = ? AND key = ?", (pair, key))
+        cur = self._sql("SELECT value FROM provider_state WHERE pair = ? AND key = ?", (pair, key))
         row = cur.fetchone()
         return None if row is None else str(row[0])
 
     def iter_provider_state(self, pair: int, prefix: str) -> Iterator[tuple[str, str]]:
-        cur = database.execute_sql(
+        cur = self._sql(
             "SELECT key, value FROM provider_state WHERE pair = ? AND key >= ? ORDER BY key", (pair, prefix))
         for key, value in cur:
             if not key.startswith(prefix):
@@ -387,30 +358,29 @@ class Store:
 
     # ---- cursors -----------------------------------------------------------
     def get_cursor(self, pair: int) -> str | None:
-        row = CursorRow.get_or_none(CursorRow.pair == pair)
-        return None if row is None else str(row.cursor)
+        row = self._sql("SELECT cursor FROM cursor WHERE pair = ?", (pair,)).fetchone()
+        return None if row is None else str(row[0])
 
     def set_cursor(self, pair: int, cursor: str | None) -> None:
         if cursor is None:
-            CursorRow.delete().where(CursorRow.pair == pair).execute()
+            self._sql("DELETE FROM cursor WHERE pair = ?", (pair,))
         else:
-            CursorRow.replace(pair=pair, cursor=cursor).execute()
+            self._sql("INSERT OR REPLACE INTO cursor (pair, cursor) VALUES (?, ?)", (pair, cursor))
 
     # ---- journal -----------------------------------------------------------
     def journal_add(self, pair: int, entries: Iterable[tuple[str, str, str]]) -> None:
         """Record what is about to be in flight (one transaction per batch)."""
         now = time.time()
-        conn = database.connection()
-        with database.atomic(WRITE):
+        with self.db.atomic(WRITE) as conn:
             conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
                              ((pair, op, path, detail, now) for op, path, detail in entries))
 
     def journal(self, pair: int) -> list[tuple[str, str, str]]:
-        cur = database.execute_sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
+        cur = self._sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
         return [(str(op), str(path), str(detail)) for op, path, detail in cur]
 
     def journal_clear(self, pair: int) -> None:
-        JournalRow.delete().where(JournalRow.pair == pair).execute()
+        self._sql("DELETE FROM journal WHERE pair = ?", (pair,))
 
     def info(self) -> dict[str, Any]:
         return {"path": str(self.path), "schema_version": self.schema_version()}

@@ -35,6 +35,8 @@ NOT_FOR_A_FOLDER_PAIR = (
     "ctypes",
     # a plain `sync` is read from the declarative table (cli/entry.py), not by click
     "click", "syncagent.cli.main", "syncagent.cli.sync_cmd",
+    # the schema's models create or migrate a state database; an up-to-date one is opened with sqlite3 alone
+    "peewee", "syncagent.engine.state_schema",
 )
 OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
 

@@ -25,7 +25,7 @@ def test_migration_keeps_the_base(tmp_path: Path) -> None:
     store = Store(tmp_path)
     pair = store.pair_id("/l", "local:/r")
     store.write_base(pair, [("a.txt", Base("file", 1, 2, 3, "h", "r", "i", None, 1, 2))], [])
-    conn = state.database.connection()  # type: ignore[no-untyped-call]
+    conn = store.db.connection()
     conn.executescript("DROP TABLE provider_state; DROP TABLE hash_cache; "
                        "UPDATE meta SET value = '1' WHERE key = 'schema_version';")
     store.close()

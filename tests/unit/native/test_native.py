@@ -23,7 +23,7 @@ from syncagent.engine.plan import Mode
 from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.engine.report import Reporter
 from syncagent.engine.scan import Scan, walk
-from syncagent.engine.state import Store, database
+from syncagent.engine.state import Store
 from syncagent.engine.sync import Engine, SyncOptions
 from syncagent.native import NATIVE
 from syncagent.paths import IgnoreRules, nfc
@@ -270,7 +270,7 @@ def test_the_base_reader_yields_the_rows_the_cursor_does_across_chunks(tmp_path:
         reader = store.base_brief_stream(pair)
         assert type(reader).__name__ == "BaseReader"
         assert list(reader) == list(store.iter_base_brief(pair))
-        with database.atomic():   # something uncommitted here: the other connection would not see it
+        with store.db.atomic():   # something uncommitted here: the other connection would not see it
             assert type(store.base_brief_stream(pair)).__name__ != "BaseReader"
     finally:
         store.close()

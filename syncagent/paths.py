@@ -4,11 +4,13 @@ the agent's temporary names, conflict names and ignore patterns."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
-from pathlib import Path
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing and pathlib are not imported at run time: every command imports this module)
+    from pathlib import Path
 
 TEMP_PREFIX = ".syncagent-"
 TEMP_SUFFIX = ".tmp"
@@ -85,6 +87,8 @@ def is_under(path: str, folder: str) -> bool:
 
 
 def hostname() -> str:
+    import socket  # (~4 ms with selectors and array: only a conflict needs the host name)
+
     return socket.gethostname().split(".")[0] or "host"
 
 

@@ -108,3 +108,33 @@ def test_a_sync_run_logs_its_transport_retries_as_json(tmp_path: Path) -> None:
     retries = [line for line in lines(done.stderr) if line.get("event") == "retrying"]
     assert [(r["error"], r["attempt"]) for r in retries] == [("TransientError", 2), ("Throttled", 2)]
     assert retries[1]["wait_s"] == 0.1 and retries[0]["what"] == "smartfile GET path/info"
+
+
+LATE = """
+import sys, warnings
+from syncagent import log
+log.configure("json")
+assert "logging" not in sys.modules, "configure imported logging"
+FIRST
+import logging
+logging.getLogger("urllib3.connectionpool").warning("pool full: %s", "example.invalid")
+logging.getLogger("urllib3.connectionpool").debug("below the level: dropped")
+warnings.warn("Unverified HTTPS request", UserWarning, stacklevel=1)
+"""
+
+
+@pytest.mark.parametrize("first", ["", "warnings.warn('a warning before any logging', UserWarning)"])
+def test_logging_imported_after_configure_is_routed_all_the_same(first: str) -> None:
+    """A command that logs nothing never imports `logging` (~8 ms); a library
+    that imports it later, or a first Python warning, routes it then."""
+    done = subprocess.run([sys.executable, "-W", "always", "-c", LATE.replace("FIRST", first)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    got = lines(done.stderr)
+    if first:
+        early = got.pop(0)
+        assert early["logger"] == "py.warnings" and "a warning before any logging" in early["event"]
+    pool, warned = got   # the debug record is below the level: dropped
+    assert (pool["logger"], pool["level"], pool["event"]) == ("urllib3.connectionpool", "warning",
+                                                              "pool full: example.invalid")
+    assert warned["logger"] == "py.warnings" and "Unverified HTTPS request" in warned["event"]

@@ -29,10 +29,11 @@ import re
 import sys
 import threading
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing and logging are imported at run time only where used: see above)
     import logging
+    from typing import Any
 
 INFO = 20  # logging.INFO, without importing logging at start-up
 MASK = "***"

@@ -10,7 +10,6 @@ the answer is the set of paths a partial run must look at, or None for
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
 
 from syncagent.engine.merge import BaseBrief, remote_key
 from syncagent.engine.records import FILE
@@ -18,6 +17,10 @@ from syncagent.engine.spill import Spill
 from syncagent.engine.state import Store
 from syncagent.paths import IgnoreRules, parent
 from syncagent.providers.base import Deleted, Provider, RemoteEntry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from typing import Final
 
 
 class RemoteChanges:

@@ -17,7 +17,6 @@ paths in view, each with all it has, never loses one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 from syncagent.engine.records import FILE, Entry
 from syncagent.native import NATIVE
@@ -28,18 +27,26 @@ from syncagent.providers.base import RemoteEntry
 BaseBrief = tuple[str, str, int, int, int, str]
 
 
-@dataclass
 class Merged:
-    """What is left of the three streams: the paths a run must look at."""
+    """What is left of the three streams: the paths a run must look at.
+    (A plain class: every sync imports this module, and a dataclass would import inspect.)"""
 
-    local: dict[str, Entry] = field(default_factory=dict)
-    remote: list[RemoteEntry] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)   # base paths not quiet: their full rows are loaded
-    local_count: int = 0
-    remote_count: int = 0
-    base_files: int = 0
-    local_files: bool = False
-    remote_files: bool = False
+    def __init__(self, local: dict[str, Entry] | None = None, remote: list[RemoteEntry] | None = None,
+                 changed: list[str] | None = None, local_count: int = 0, remote_count: int = 0,
+                 base_files: int = 0, local_files: bool = False, remote_files: bool = False) -> None:
+        self.local: dict[str, Entry] = {} if local is None else local
+        self.remote: list[RemoteEntry] = [] if remote is None else remote
+        self.changed: list[str] = [] if changed is None else changed  # base paths not quiet: full rows loaded
+        self.local_count, self.remote_count, self.base_files = local_count, remote_count, base_files
+        self.local_files, self.remote_files = local_files, remote_files
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Merged) and vars(self) == vars(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Merged({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
 
 
 def remote_key(e: RemoteEntry) -> str:

@@ -9,15 +9,21 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import IO, Any
 
 from syncagent.paths import printable
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing and dataclasses, which imports inspect, are not imported at run time)
+    from dataclasses import dataclass, field
+    from typing import IO, Any
+else:
+    from syncagent.dataclass_lite import dataclass, field
 
-@dataclass
+
+@dataclass(init=False, repr=False, eq=False)
 class Summary:
-    """What a run did, counted; its exit code. (A docstring spares dataclass() an inspect.signature at import.)"""
+    """What a run did, counted; its exit code. Its dataclass methods are written out
+    (syncagent/dataclass_lite.py; tests/unit/engine/test_report.py checks them)."""
 
     uploaded: int = 0
     downloaded: int = 0
@@ -42,6 +48,37 @@ class Summary:
     skipped_names: list[str] = field(default_factory=list)
     conflict_list: list[str] = field(default_factory=list)
 
+    def __init__(self, uploaded: int = 0, downloaded: int = 0, deleted_local: int = 0, deleted_remote: int = 0,
+                 moved: int = 0, mkdirs: int = 0, conflicts: int = 0, recorded: int = 0, errors: int = 0,
+                 changed_during_run: int = 0, bytes_uploaded: int = 0, bytes_downloaded: int = 0,
+                 bytes_sent: int = 0, bytes_received: int = 0, seconds: float = 0.0, refused: str | None = None,
+                 dry_run: bool = False, cancelled: bool = False, error_list: list[dict[str, str]] | None = None,
+                 skipped_names: list[str] | None = None, conflict_list: list[str] | None = None) -> None:
+        self.uploaded, self.downloaded = uploaded, downloaded
+        self.deleted_local, self.deleted_remote = deleted_local, deleted_remote
+        self.moved, self.mkdirs, self.conflicts, self.recorded, self.errors = moved, mkdirs, conflicts, recorded, errors
+        self.changed_during_run = changed_during_run
+        self.bytes_uploaded, self.bytes_downloaded = bytes_uploaded, bytes_downloaded
+        self.bytes_sent, self.bytes_received = bytes_sent, bytes_received
+        self.seconds, self.refused, self.dry_run, self.cancelled = seconds, refused, dry_run, cancelled
+        self.error_list = [] if error_list is None else error_list
+        self.skipped_names = [] if skipped_names is None else skipped_names
+        self.conflict_list = [] if conflict_list is None else conflict_list
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self.__match_args__)
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
+        return f"{type(self).__qualname__}({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    __hash__ = None  # type: ignore[assignment]   # mutable, as the generated class is
+
     @property
     def exit_code(self) -> int:
         if self.refused:
@@ -53,7 +90,10 @@ class Summary:
                     self.moved, self.mkdirs, self.conflicts))
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        """Every field (lists copied, as dataclasses.asdict does), and the exit code."""
+        d: dict[str, Any] = {name: getattr(self, name) for name in self.__match_args__}
+        d["error_list"] = [dict(error) for error in self.error_list]
+        d["skipped_names"], d["conflict_list"] = list(self.skipped_names), list(self.conflict_list)
         d["exit_code"] = self.exit_code
         return d
 

@@ -10,17 +10,17 @@ import os
 import stat as statmod
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import cast
 
 from syncagent.engine.records import DIR, FILE, Entry
 from syncagent.native import NATIVE
 from syncagent.paths import IGNORE_FILE, TEMP_PREFIX, TEMP_SUFFIX, IgnoreRules, is_utf8
 from syncagent.providers.base import RemoteEntry
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
-@dataclass
+
 class Scan:
     """A scanned tree.
 
@@ -28,15 +28,18 @@ class Scan:
     files, unreadable folders, names clashing under NFC): their base rows must
     not read as deletions. `disk` maps an NFC path to its on-disk spelling
     where the two differ. `temps` are the agent's leftover temp files.
+    (A plain class: every sync imports this module, and a dataclass would import inspect.)
     """
 
-    root: Path
-    entries: dict[str, Entry] = field(default_factory=dict)
-    skipped: dict[str, str] = field(default_factory=dict)
-    ignored: set[str] = field(default_factory=set)
-    disk: dict[str, str] = field(default_factory=dict)
-    temps: list[str] = field(default_factory=list)
-    unfit: dict[str, str] = field(default_factory=dict)   # skipped names the other side cannot hold either
+    def __init__(self, root: Path, entries: dict[str, Entry] | None = None, skipped: dict[str, str] | None = None,
+                 ignored: set[str] | None = None) -> None:
+        self.root = root
+        self.entries: dict[str, Entry] = {} if entries is None else entries
+        self.skipped: dict[str, str] = {} if skipped is None else skipped
+        self.ignored: set[str] = set() if ignored is None else ignored
+        self.disk: dict[str, str] = {}
+        self.temps: list[str] = []
+        self.unfit: dict[str, str] = {}   # skipped names the other side cannot hold either
 
     def disk_path(self, path: str) -> str:
         """The on-disk relative spelling of an NFC path (its parents included)."""
@@ -104,7 +107,8 @@ def walk(root: Path, rules: IgnoreRules | None = None, start: str = "", into: Sc
     module, or with ignore rules (matched per name in Python), every item
     is an Entry as without it.
     """
-    return cast(Iterator[tuple[str, Entry]], _walk(root, rules, start, into, False, raw and not rules))
+    # (remote=False: every item is an Entry, or a RawRun where `raw` asks for them)
+    return _walk(root, rules, start, into, False, raw and not rules)  # type: ignore[return-value]
 
 
 def walk_listing(root: Path, start: str = "", into: Scan | None = None, *, raw: bool = False

@@ -39,7 +39,6 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import chain, islice
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
 
 from syncagent.engine.merge import sorted_listing
 from syncagent.engine.records import Entry
@@ -52,7 +51,12 @@ BLOCK = 512                # records a stored block holds (what one run keeps in
 FOLDER = "scratch"         # in the state dir
 SUFFIX = ".scratch"
 
-T = TypeVar("T")
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from typing import TypeVar
+
+    T = TypeVar("T")
+
 # A remote entry on disk: (merge key, sequence number, then RECORD_FIELDS). Records compare as the
 # merge order and never past the sequence number (it is unique). Flat, of strings, ints and None
 # only, so the garbage collector stops tracking them at once: a run holds 25,000 of them, and

@@ -14,14 +14,19 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import IO, Any, Final, Literal
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing and dataclasses, which imports inspect, are not imported at run time)
+    from dataclasses import dataclass, field
+    from typing import IO, Any, Final, Literal
+else:
+    from syncagent.dataclass_lite import dataclass, field
 
 # The records below are dataclasses (fields(), replace(), asdict() and match work on them) whose
-# __init__ (but Capabilities'), __repr__, __eq__ and __hash__ are written out here, not generated:
-# dataclass() compiles each generated method when the module is imported (~0.3 ms apiece on the
-# project's machine, paid by every command). tests/unit/providers/test_base_records.py checks
-# them against the methods dataclass() would generate.
+# __init__, __repr__, __eq__ and __hash__ are written out here, not generated: dataclass() compiles
+# each generated method when the module is imported (~0.3 ms apiece on the project's machine, paid
+# by every command), and importing dataclasses costs more (syncagent/dataclass_lite.py).
+# tests/unit/providers/test_base_records.py checks them against the methods dataclass() would generate.
 _set = object.__setattr__
 
 
@@ -147,10 +152,10 @@ class Quota:
         return hash((self.used, self.total))
 
 
-@dataclass(frozen=True, repr=False, eq=False)
+@dataclass(frozen=True, init=False, repr=False, eq=False)
 class Capabilities:
     """What a provider can do; per-provider quirks are data here.
-    (__repr__, __eq__ and __hash__ are the generated ones, written once over the fields below.)"""
+    (__init__, __repr__, __eq__ and __hash__ are the generated ones, written out over the fields below.)"""
 
     # The content hash RemoteEntry.hash carries: a kind of syncagent.hashing ("sha256", "sha1", "md5",
     # "quickxor", "mega", "metadisk"...), computable locally; None: no content hash at all.
@@ -177,6 +182,33 @@ class Capabilities:
     # it the engine sorts the listing itself before merging it with the local scan and the base.
     sorted_listing: bool = False
     quota: bool = False
+
+    def __init__(self, hash_kind: str | None = None, delta: bool = False,
+                 delta_hash: Literal["blake2", "md4"] = "blake2", server_move: bool = True, server_copy: bool = False,
+                 change_feed: bool = False,
+                 set_mtime: bool = False, ids: bool = False, case_insensitive: bool = False, forbidden_chars: str = "",
+                 max_name_length: int = 255, max_path_length: int | None = None, mtime_precision_ns: int = 1,
+                 expensive_bytes: bool = True, links: bool = False, transfers: int = 4, mtime_revs: bool = False,
+                 sorted_listing: bool = False, quota: bool = False) -> None:
+        _set(self, "hash_kind", hash_kind)
+        _set(self, "delta", delta)
+        _set(self, "delta_hash", delta_hash)
+        _set(self, "server_move", server_move)
+        _set(self, "server_copy", server_copy)
+        _set(self, "change_feed", change_feed)
+        _set(self, "set_mtime", set_mtime)
+        _set(self, "ids", ids)
+        _set(self, "case_insensitive", case_insensitive)
+        _set(self, "forbidden_chars", forbidden_chars)
+        _set(self, "max_name_length", max_name_length)
+        _set(self, "max_path_length", max_path_length)
+        _set(self, "mtime_precision_ns", mtime_precision_ns)
+        _set(self, "expensive_bytes", expensive_bytes)
+        _set(self, "links", links)
+        _set(self, "transfers", transfers)
+        _set(self, "mtime_revs", mtime_revs)
+        _set(self, "sorted_listing", sorted_listing)
+        _set(self, "quota", quota)
 
     def _values(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in self.__match_args__)

@@ -19,23 +19,28 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from typing import Protocol
 
 CHUNK = 1 << 20
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from typing import Protocol
 
-class Hasher(Protocol):
-    def update(self, data: bytes, /) -> None: ...
+    class Hasher(Protocol):
+        def update(self, data: bytes, /) -> None: ...
 
-    def hexdigest(self) -> str: ...
+        def hexdigest(self) -> str: ...
 
 
-@dataclass(frozen=True)
 class HashKind:
-    name: str
-    factory: Callable[..., Hasher]
-    needs_stat: bool = False      # factory(size=..., mtime_ns=...)
+    """A registered kind. (A plain class: a dataclass would import dataclasses and inspect, ~14 ms,
+    at every sync's start-up.)"""
+
+    __slots__ = ("factory", "name", "needs_stat")
+
+    def __init__(self, name: str, factory: Callable[..., Hasher], needs_stat: bool = False) -> None:
+        self.name, self.factory = name, factory
+        self.needs_stat = needs_stat      # factory(size=..., mtime_ns=...)
 
 
 _KINDS: dict[str, HashKind] = {}

@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from syncagent import errors
@@ -146,14 +146,14 @@ class Engine:
 
     def _sync(self, summary: Summary) -> None:
         t = time.monotonic()
-        has_base = self.store.count_base(self.pair) > 0
-        self._check_roots(has_base)
+        self._check_roots(self._has_base)
         local_scan, merged = self._merge_sides()
         remote_skipped = self.remote.skipped()
         t = self._phase("scan", t, f"{merged.local_count} local, {merged.remote_count} remote, "
                                    f"{len(merged.changed)} base rows differ")
         self._remove_stale_temps(local_scan)
-        if not has_base and merged.local_count and merged.remote_count and not self.options.dry_run:
+        if (merged.local_count and merged.remote_count and not self.options.dry_run and not merged.base_files
+                and not self._has_base()):
             self.reporter.warn(f"no earlier sync of this pair is recorded (state: {self.store.path}): both sides "
                                "are merged as in a first sync, so a file deleted on one side comes back from "
                                "the other")
@@ -171,7 +171,7 @@ class Engine:
         them) on both sides, load their base rows, plan and run as usual."""
         from syncagent.engine.scan import scan_paths
 
-        self._check_roots(True)
+        self._check_roots(lambda: True)
         self.rules = IgnoreRules.load(self.local_root, self.options.excludes)
         local_scan = scan_paths(self.local_root, paths, self.rules)
         self.local.last_scan = local_scan
@@ -243,15 +243,21 @@ class Engine:
         self.store.mark_synced(self.pair)
 
     # ---- roots and scans -----------------------------------------------------
-    def _check_roots(self, has_base: bool) -> None:
+    def _has_base(self) -> bool:
+        """Whether the pair has synced before. (Asked only where the answer
+        matters: the count reads every row of the base, and a run with files in
+        its base already knows from the merge.)"""
+        return self.store.count_base(self.pair) > 0
+
+    def _check_roots(self, has_base: Callable[[], bool]) -> None:
         if not self.local_root.is_dir():
-            if has_base:
+            if has_base():
                 raise errors.GuardRefused(f"the local folder {self.local_root} is missing (unmounted?); "
                                           "nothing was changed")
             if not self.options.dry_run:
                 self.local.ensure_root()
         if not self.remote.root_exists():
-            if has_base:
+            if has_base():
                 raise errors.GuardRefused(f"the remote folder {self.remote.describe()} is missing; "
                                           "nothing was changed")
             if not self.options.dry_run:

@@ -37,6 +37,8 @@ NOT_FOR_A_FOLDER_PAIR = (
     "click", "syncagent.cli.main", "syncagent.cli.sync_cmd",
     # the schema's models create or migrate a state database; an up-to-date one is opened with sqlite3 alone
     "peewee", "syncagent.engine.state_schema",
+    # a quiet run logs nothing: log.py routes logging when a library imports it; only a conflict asks the host name
+    "logging", "traceback", "socket",
 )
 OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
 

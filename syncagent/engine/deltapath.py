@@ -14,7 +14,6 @@ wins. `auto` therefore uses it only where the provider's bytes are expensive.
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import IO, Literal
 
 from syncagent import errors
@@ -57,6 +56,8 @@ class DeltaPath:
 
     def upload(self, path: str, seen: Entry, r: RemoteEntry) -> tuple[RemoteEntry, int, int, str]:
         """Patch the remote copy. Returns (new entry, bytes sent, bytes received, content hash)."""
+        import tempfile  # (with shutil, bz2, lzma and random: only a delta transfer pays for it)
+
         from syncagent import delta
 
         with tempfile.TemporaryFile() as sig, tempfile.TemporaryFile() as diff:
@@ -81,6 +82,8 @@ class DeltaPath:
 
     def download(self, path: str, r: RemoteEntry, seen: Entry) -> tuple[StagedWrite, int, int]:
         """Patch a temp copy of the local file. Returns (staged write, bytes sent, bytes received)."""
+        import tempfile  # (with shutil, bz2, lzma and random: only a delta transfer pays for it)
+
         from syncagent import delta
 
         with tempfile.TemporaryFile() as sig, tempfile.TemporaryFile() as diff:

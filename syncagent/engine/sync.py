@@ -215,7 +215,11 @@ class Engine:
         from syncagent.engine.trash import Trash
 
         deltas = None
-        if self.options.delta != "never" and self.remote.capabilities.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):
+        caps = self.remote.capabilities
+        # In auto mode a delta pays off only where bytes cross a network (DeltaPath.wanted): a local pair never
+        # asks for one, so it does not load librsync either (ctypes and a dlopen, ~5 ms).
+        wanted = self.options.delta == "always" or (self.options.delta == "auto" and caps.expensive_bytes)
+        if wanted and caps.delta and the_plan.of(Op.UPLOAD, Op.DOWNLOAD):
             deltas = DeltaPath(self.local, self.remote, self.options.delta, self.options.delta_threshold,
                                self.reporter, self.identity)
         ctx = Context(self.local, self.remote, self.store, self.pair,

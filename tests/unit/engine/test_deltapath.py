@@ -7,7 +7,9 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+import pytest
 
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import Store
@@ -89,3 +91,31 @@ def test_a_bad_patch_falls_back_to_the_whole_file(tmp_path: Path) -> None:
     summary, warnings = run(local, provider, tmp_path / "s")
     assert summary.errors == 0 and "delta upload failed" in warnings
     assert tree(local) == tree(remote), "the fallback must leave a correct file"
+
+
+def test_auto_mode_over_a_local_pair_sends_whole_files_without_loading_librsync(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In auto mode a delta pays off only where bytes are expensive (DeltaPath.wanted): a local pair
+    never builds the delta path, so its library is not loaded; `always` still builds it."""
+    from syncagent.engine import deltapath
+
+    built: list[str] = []
+    real_init = deltapath.DeltaPath.__init__
+
+    def counting_init(self: deltapath.DeltaPath, *args: Any, **kwargs: Any) -> None:
+        built.append(args[2])
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(deltapath.DeltaPath, "__init__", counting_init)
+    local, remote = tmp_path / "l", tmp_path / "r"
+    write(local / "disk.img", os.urandom(SIZE))
+    provider = LocalProvider(remote)
+    run(local, provider, tmp_path / "s", delta="auto")
+    edit_middle(local / "disk.img")
+    summary, _ = run(local, provider, tmp_path / "s", delta="auto")
+    assert summary.uploaded == 1 and summary.bytes_sent == SIZE and built == []
+    data = bytearray((local / "disk.img").read_bytes())
+    data[:5] = b"again"
+    (local / "disk.img").write_bytes(bytes(data))
+    summary, _ = run(local, provider, tmp_path / "s", delta="always")
+    assert summary.uploaded == 1 and 0 < summary.bytes_sent < 64 << 10 and built == ["always"]

@@ -326,6 +326,10 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
         busy = busy_paths(local, remote, base)
     result.local, result.remote, result.base = local, remote, dict(base) if not moves else base
     ctx = _Ctx(local, remote, base, same, mode, _ancestors(hidden), max(1, mtime_precision_ns))
+    # A move's destination is on both sides once the moves ran, though the rekeyed
+    # views no longer list it as busy: the folders above it must not be deleted by
+    # the other side's deletion of that folder (it would take the moved file along).
+    ctx.survivors.update(m.dst for m in moves)
     dirs: list[str] = []
     for p in busy:
         l, r, b = local.get(p), remote.get(p), base.get(p)

@@ -173,6 +173,29 @@ def test_folder_deleted_with_everything_folds_into_one_delete() -> None:
     assert [(a.path, a.recursive) for a in deletes] == [("d", True)]
 
 
+def test_a_file_moved_into_a_folder_the_other_side_deleted_keeps_the_folder() -> None:
+    """Found by test_stateful: b.txt moved locally into d while the remote
+    deleted the (empty) d. The move lands remotely, so d stays on both sides;
+    before, the remote's deletion of d was replayed locally and took d/c.txt."""
+    base = {"d": DIRV, "b.txt": "B"}
+    l, r, b, same = views({"d": DIRV, "d/c.txt": "B"}, {"b.txt": "B"}, base)
+    l["d/c.txt"] = Entry(FILE, 1, b["b.txt"].mtime_ns, b["b.txt"].ino)   # same inode: a rename
+    the_plan = plan(l, r, b, same)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_REMOTE, "b.txt", "d/c.txt")]
+    assert not the_plan.of(Op.DELETE_LOCAL, Op.DELETE_REMOTE)
+    assert [a.path for a in the_plan.of(Op.MKDIR_REMOTE)] == ["d"]
+
+
+def test_a_remote_move_into_a_folder_deleted_locally_keeps_the_folder() -> None:
+    base = {"d": DIRV, "b.txt": "B"}
+    l, r, b, same = views({"b.txt": "B"}, {"d": DIRV, "d/c.txt": "B"}, base)
+    r["d/c.txt"] = RemoteEntry("d/c.txt", Kind.FILE, b["b.txt"].rsize, b["b.txt"].rmtime_ns, "r", id=b["b.txt"].rid)
+    the_plan = plan(l, r, b, same, remote_ids=True)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_LOCAL, "b.txt", "d/c.txt")]
+    assert not the_plan.of(Op.DELETE_LOCAL, Op.DELETE_REMOTE)
+    assert [a.path for a in the_plan.of(Op.MKDIR_LOCAL)] == ["d"]
+
+
 def test_local_rename_is_a_remote_move() -> None:
     base = {"d": DIRV, "d/a": "A"}
     l, r, b, same = views({"d": DIRV, "d/z": "A"}, dict(base), base)

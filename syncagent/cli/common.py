@@ -9,10 +9,13 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import FrameType
-from typing import NoReturn
 
 from syncagent import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from types import FrameType
+    from typing import NoReturn
 
 
 def default_state_dir() -> Path:

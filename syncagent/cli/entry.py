@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any, NoReturn
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from collections.abc import Mapping
+    from typing import Any, NoReturn
 
 
 def main() -> None:

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from syncagent.cli.sync_options import CHOICE, COUNT, FLOAT, PATH, Param
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from collections.abc import Mapping, Sequence
+    from typing import Any
 
 
 class _Declined(Exception):

@@ -4,11 +4,14 @@ click read them (sync_cmd) or the fast entry did (entry), so it imports no click
 from __future__ import annotations
 
 import sys
-from pathlib import Path
-from typing import Any, NoReturn
 
 from syncagent import errors
 from syncagent.cli.common import Stopped, default_state_dir, fail, stopped_by_signals
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from pathlib import Path
+    from typing import Any, NoReturn
 
 
 def run(local: Path, remote: str, mode: str, dry_run: bool, state_dir: Path | None, force: bool,

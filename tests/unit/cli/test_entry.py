@@ -4,6 +4,7 @@ shell completion); `python -m syncagent` is the same entry."""
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -63,3 +64,13 @@ def test_python_dash_m_is_the_same_entry(home: Path) -> None:
     assert proc.returncode == 0 and (home / "dst/a.txt").read_text() == "a"
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
     assert "syncagent.engine.sync" in imported and "click" not in imported
+
+
+@pytest.mark.parametrize("name", ["entry", "fast_parse", "sync_options", "sync_run", "common"])
+def test_the_modules_of_the_fast_path_stay_lean(name: str) -> None:
+    from syncagent import cli
+    from tests.unit.test_lean_imports import COSTLY, imported_at_import_time, nested_functions_removed
+
+    source = (Path(cli.__file__).parent / f"{name}.py").read_text(encoding="utf-8")
+    imported = imported_at_import_time(nested_functions_removed(ast.parse(source)))
+    assert sorted(imported & {*COSTLY, "click"}) == []

@@ -73,6 +73,32 @@ def _copy_kernel(src_fd: int, dst_fd: int) -> int:
         total += n
 
 
+def copy_range(src_fd: int, dst_fd: int, limit: int) -> int:
+    """Copy up to `limit` bytes from the current offset of `src_fd` into `dst_fd`
+    in the kernel (copy_file_range; read and write where the two file systems
+    cannot); returns the count (short only at the end of the source)."""
+    total = 0
+    kernel = True
+    while total < limit:
+        if kernel:
+            try:
+                n = os.copy_file_range(src_fd, dst_fd, limit - total)
+            except OSError as exc:
+                if total or exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP,
+                                              errno.EPERM):
+                    raise
+                kernel = False   # nothing was copied: the offsets are where they were
+                continue
+        else:
+            chunk = os.read(src_fd, min(CHUNK, limit - total))
+            _write_all(dst_fd, chunk)
+            n = len(chunk)
+        if n == 0:
+            return total
+        total += n
+    return total
+
+
 def file_hash(path: str | os.PathLike[str]) -> str:
     """sha256 of a file (hardware-accelerated where the CPU has SHA-NI)."""
     digest = hashlib.sha256()

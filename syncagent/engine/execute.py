@@ -28,7 +28,7 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import Store
 from syncagent.engine.trash import Trash
 from syncagent.paths import is_under
-from syncagent.providers.base import DoneWrite, Expect, Provider, RemoteEntry, StagedWrite
+from syncagent.providers.base import DoneWrite, Expect, LocalSource, Provider, RemoteEntry, StagedWrite
 
 # A file written again within one tick of the filesystem clock can keep its
 # mtime and size; a base recorded that close to the mtime is marked "racy"
@@ -377,12 +377,7 @@ class Executor:
         details = [self._intent(a) for a in batch]
         self.ctx.store.journal_add(self.ctx.pair, [journal.pack(
             [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)])])
-        workers = max(1, min(self.ctx.remote.capabilities.transfers, len(batch)))
-        if workers == 1:
-            staged = [None if self._stopping() else self._stage(a) for a in batch]
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
-                staged = list(pool.map(lambda a: None if self._stopping() else self._stage(a), batch))
+        staged = self._stage_batch(batch)
         self._expected(batch, staged, details)
         crashpoint.point("staged")
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
@@ -394,6 +389,60 @@ class Executor:
             if s is not None:
                 self._commit(a, s)
                 crashpoint.point("committed")
+
+    def _stage_batch(self, batch: list[Action]) -> list[Staged | None]:
+        staged: list[Staged | None] = [None] * len(batch)
+        rest = self._copy_locally(batch, staged)
+        todo = [batch[i] for i in rest]
+        workers = max(1, min(self.ctx.remote.capabilities.transfers, len(todo)))
+        if workers == 1:
+            done = [None if self._stopping() else self._stage(a) for a in todo]
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="transfer") as pool:
+                done = list(pool.map(lambda a: None if self._stopping() else self._stage(a), todo))
+        for i, s in zip(rest, done, strict=True):
+            staged[i] = s
+        return staged
+
+    def _copy_locally(self, batch: list[Action], staged: list[Staged | None]) -> list[int]:
+        """Small uploads offered to the remote as files on this machine (a
+        remote that can copy them itself stages them in one call: the bytes
+        never pass through Python); fills `staged` for those it took and
+        returns the indexes left to the per-file path. A file whose mtime is
+        too fresh to trust (its hash is taken on the way) stays per file."""
+        picks: list[int] = []
+        sources: list[LocalSource] = []
+        for i, a in enumerate(batch):
+            if a.op is not Op.UPLOAD:
+                continue
+            seen = self.local_view[a.path]
+            r = self.remote_view.get(a.path)
+            if seen.size >= _SMALL or _racy(seen.mtime_ns) or self._delta_wanted(a.path, seen, r):
+                continue
+            expect: Expect = r.rev if r is not None and r.kind == FILE else None
+            sources.append(LocalSource(self._remote_target(a.path), self.ctx.local.fspath(a.path), seen.size,
+                                       seen.mtime_ns, seen.ino, expect))
+            picks.append(i)
+        results = self.ctx.remote.stage_copies(sources) if sources and not self._stopping() else None
+        if results is None:
+            return list(range(len(batch)))
+        taken = set(picks)
+        sent = 0
+        for i, result in zip(picks, results, strict=True):
+            a = batch[i]
+            if isinstance(result, StagedWrite):
+                seen = self.local_view[a.path]
+                staged[i] = (result, seen, seen.size, 0)
+                sent += seen.size
+            else:
+                self._fail(a, result)
+        self.ctx.reporter.advance(sent)
+        return [i for i in range(len(batch)) if i not in taken]
+
+    def _delta_wanted(self, path: str, seen: Entry, r: RemoteEntry | None) -> bool:
+        deltas = self.ctx.deltas
+        return deltas is not None and r is not None and r.kind == FILE and path in self.base \
+            and deltas.wanted(seen.size)
 
     def _stage(self, a: Action) -> Staged | None:
         try:
@@ -417,8 +466,7 @@ class Executor:
         r = self.remote_view.get(a.path)
         expect: Expect = r.rev if r is not None and r.kind == FILE else None
         deltas = self.ctx.deltas
-        if deltas is not None and r is not None and r.kind == FILE and a.path in self.base \
-                and deltas.wanted(seen.size):
+        if deltas is not None and r is not None and self._delta_wanted(a.path, seen, r):
             try:
                 entry, sent, received, digest = deltas.upload(a.path, seen, r)
                 self.ctx.hashes[a.path] = digest

@@ -14,7 +14,7 @@ import errno
 import os
 import stat as stat_module
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Protocol, cast
 
@@ -28,6 +28,7 @@ from syncagent.providers.base import (
     ANY,
     Expect,
     Kind,
+    LocalSource,
     Quota,
     RemoteEntry,
     StagedWrite,
@@ -305,7 +306,14 @@ class LocalSide:
                             None, str(ino))
         staged = (head, tmp)
         self._unflushed.add(staged)   # set.add: atomic under the GIL, staging runs in a thread pool
-        return _LocalStaged(self, path, tmp, entry, expect, staged)
+        return LocalStaged(self, path, tmp, entry, expect, staged)
+
+    def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception]:
+        """Stage files of this machine by their paths: the kernel copies, a
+        batch on a few threads where the native module is built (engine/localcopy.py)."""
+        from syncagent.engine import localcopy
+
+        return localcopy.stage_copies(self, sources)
 
     @staticmethod
     def _fill(fd: int, stream: IO[bytes], size: int, mtime_ns: int, path: str) -> os.stat_result:
@@ -524,7 +532,7 @@ class LocalSide:
         except OSError as exc:
             raise map_oserror(exc, path) from exc
         entry = to_remote(path, Entry("file", st.st_size, st.st_mtime_ns, st.st_ino))
-        return _LocalStaged(self, path, tmp, entry, expect, self._track(path, tmp))
+        return LocalStaged(self, path, tmp, entry, expect, self._track(path, tmp))
 
     def _patch_into(self, fd: int, path: str, delta_stream: IO[bytes], size: int, mtime_ns: int,
                     content_hash: str | None, hash_kind: str) -> os.stat_result:
@@ -562,7 +570,7 @@ class LocalSide:
         return self.abspath(path).resolve().as_uri()
 
 
-class _LocalStaged(StagedWrite):
+class LocalStaged(StagedWrite):
     def __init__(self, owner: LocalSide, path: str, tmp: str, entry: RemoteEntry,
                  expect: Expect, staged: tuple[str, str]) -> None:
         self.owner, self.path, self.tmp, self.entry, self.expect = owner, path, tmp, entry, expect

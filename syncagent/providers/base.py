@@ -238,6 +238,23 @@ exist. `expect="<rev>"`: the path must still have that rev (else Conflict)."""
 Expect = str | None | _AnyRev
 
 
+class LocalSource:
+    """An upload's bytes as a file on this machine (Provider.stage_copies): the
+    target `path`; the file's absolute `source` path, to be opened without
+    following a final link; what the scan saw of it (`size`, `mtime_ns`,
+    `ino`), which the copy must find before and after it reads (else
+    Conflict); the mtime the target gets is `mtime_ns`; `expect` as for write."""
+
+    __slots__ = ("expect", "ino", "mtime_ns", "path", "size", "source")
+
+    def __init__(self, path: str, source: str, size: int, mtime_ns: int, ino: int, expect: Expect) -> None:
+        self.path, self.source, self.size, self.mtime_ns, self.ino, self.expect = (
+            path, source, size, mtime_ns, ino, expect)
+
+    def __repr__(self) -> str:
+        return f"LocalSource({self.path!r}, {self.source!r}, {self.size}, {self.mtime_ns}, {self.ino})"
+
+
 class ProviderState(abc.ABC):
     """A per-pair key/value store in the state database that a provider owns
     (node trees, id maps, delta links, manifests, upload sessions).
@@ -478,6 +495,15 @@ class Provider(abc.ABC):
                     expect: Expect = ANY) -> StagedWrite:
         """Two-phase `write`: providers with cheap atomic renames override it."""
         return DoneWrite(self.write(path, stream, size, mtime_ns, expect=expect))
+
+    def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception] | None:
+        """Optional: stage writes whose bytes are files on this machine, for a
+        service that can copy them itself faster than it takes them as a stream
+        (a folder on this machine: the kernel copies, on a few threads). One
+        result per source, in order: its staged write, or that file's error
+        (Conflict: the file is not the one the scan saw, or changed while it
+        was copied). None (the default): not offered, the engine sends the bytes."""
+        return None
 
     def flush(self) -> None:
         """Make every staged write durable (before their commits)."""

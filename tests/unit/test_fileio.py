@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ctypes.util
+import errno
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,3 +24,23 @@ def test_syncfs_finds_the_c_library_without_running_a_program(tmp_path: Path,
     (tmp_path / "staged").write_bytes(b"x")
     fileio.syncfs(tmp_path)
     assert fileio._libc is not None and hasattr(fileio._libc, "syncfs")
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_copy_range_copies_up_to_its_limit_in_the_kernel_or_by_read_and_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kernel: bool) -> None:
+    if not kernel:   # two file systems that cannot copy between them: read and write take over
+        def cannot(*args: object) -> int:
+            raise OSError(errno.EXDEV, "cross-device")
+        monkeypatch.setattr(os, "copy_file_range", cannot)
+    data = os.urandom(3 * fileio.CHUNK + 5)
+    (tmp_path / "src").write_bytes(data)
+    for limit, expected in ((len(data) + 1, data), (10, data[:10]), (0, b"")):
+        src = os.open(tmp_path / "src", os.O_RDONLY)
+        dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            assert fileio.copy_range(src, dst, limit) == len(expected)
+        finally:
+            os.close(src)
+            os.close(dst)
+        assert (tmp_path / "dst").read_bytes() == expected

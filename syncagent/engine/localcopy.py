@@ -1,0 +1,205 @@
+"""Staging uploads whose bytes are files on this machine into a folder on this
+machine (LocalSide.stage_copies): the kernel copies them, no byte passes
+through Python.
+
+Each file goes as the engine's own small upload does (execute._upload_small)
+and as LocalSide.stage_write stages: the target's folder is the DirCache's
+descriptor, checked by one lstat at every use; the source is opened by its
+path without following a final link; the temp is created exclusively beside
+the target; the bytes are copied (copy_file_range, or read and write where
+the two file systems cannot), up to one byte more than the scan saw; then
+the source's descriptor must still be the scanned file (inode, size, mtime)
+and the count its size, else Conflict and the temp is removed; the temp
+gets the source's mtime and its status is taken for the rev. The temps are
+made durable by the next flush(), before any commit renames them.
+
+The native module (syncagent/native/_stage.c) runs a batch of these on a
+few threads with the GIL released; `stage_one` is the Python twin, used
+without the module (SYNCAGENT_NATIVE=0, no compiler) and for a file whose
+folder the native check found replaced. While a big batch is copied, a
+thread asks the file system to write out what is dirty (syncfs), so the
+flush that must come before the renames finds little left to write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from types import ModuleType
+
+from syncagent import errors
+from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide, LocalStaged
+from syncagent.fileio import copy_range, map_oserror, syncfs
+from syncagent.providers.base import Kind, LocalSource, RemoteEntry, StagedWrite
+
+NATIVE_VERSION = 1          # _stage.c's STAGE_VERSION: the calling convention spoken here
+THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+EARLY_FLUSH_EVERY = 0.05    # seconds between two syncfs while a big batch is copied
+
+_READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_loaded: list[ModuleType | None] = []
+
+
+def native() -> ModuleType | None:
+    """The built _stage module, or None (not built, another version, or SYNCAGENT_NATIVE=0)."""
+    if not _loaded:
+        module: ModuleType | None = None
+        if os.environ.get("SYNCAGENT_NATIVE", "1") != "0":
+            try:
+                from syncagent.native import _stage  # type: ignore[attr-defined]
+            except ImportError:
+                pass
+            else:
+                module = _stage if getattr(_stage, "VERSION", None) == NATIVE_VERSION else None
+        _loaded.append(module)
+    return _loaded[0]
+
+
+def stage_copies(side: LocalSide, sources: Sequence[LocalSource]) -> list[StagedWrite | Exception]:
+    module = native()
+    if module is None:
+        return [_one(side, src) for src in sources]
+    return _batch(side, module, sources)
+
+
+def _one(side: LocalSide, src: LocalSource) -> StagedWrite | Exception:
+    try:
+        return stage_one(side, src)
+    except errors.ProviderError as exc:
+        return exc
+
+
+def stage_one(side: LocalSide, src: LocalSource) -> StagedWrite:
+    """The Python twin of one native job."""
+    head, _, name = side.disk_rel(src.path).rpartition("/")
+    try:
+        fd_in = os.open(src.source, _READ)
+    except OSError as exc:
+        raise map_oserror(exc, src.path) from exc
+    try:
+        dfd, owned = side._dirs.borrow(side._root_fd(), head, False) if head else (side._root_fd(), False)
+        try:
+            tmp = side.temp_for(name)
+            out = os.open(tmp, _CREATE, 0o644, dir_fd=dfd)
+            try:
+                st = _copy_checked(fd_in, out, src)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp, dir_fd=dfd)
+                raise
+        finally:
+            if owned:
+                os.close(dfd)
+    except OSError as exc:
+        raise map_oserror(exc, src.path) from exc
+    finally:
+        os.close(fd_in)
+    return _staged(side, src, head, tmp, st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _copy_checked(fd_in: int, out: int, src: LocalSource) -> os.stat_result:
+    """Copy, then prove the bytes are the scanned file's (closes `out`)."""
+    try:
+        copied = copy_range(fd_in, out, src.size + 1)   # one more: a file that grew shows in the count
+        st = os.fstat(fd_in)
+        if copied != src.size or st.st_size != src.size or st.st_mtime_ns != src.mtime_ns or st.st_ino != src.ino:
+            raise errors.Conflict("changed since the scan", path=src.path)
+        if src.mtime_ns:
+            os.utime(out, ns=(src.mtime_ns, src.mtime_ns))
+        return os.fstat(out)
+    finally:
+        os.close(out)
+
+
+def _staged(side: LocalSide, src: LocalSource, head: str, tmp: str, size: int, mtime_ns: int,
+            ino: int) -> StagedWrite:
+    entry = RemoteEntry(src.path, Kind.FILE, size, mtime_ns, f"{mtime_ns}-{size}-{ino}", None, str(ino))
+    staged = (head, tmp)
+    side._unflushed.add(staged)
+    return LocalStaged(side, src.path, tmp, entry, src.expect, staged)
+
+
+# (descriptor, its path to check by lstat or None for the root, st_dev, st_ino)
+_Folder = tuple[int, bytes | None, int, int]
+
+
+def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) -> list[StagedWrite | Exception]:
+    results: list[StagedWrite | Exception | None] = [None] * len(sources)
+    root_fd = side._root_fd()
+    folders: dict[str, _Folder] = {}
+    owned: list[int] = []
+    jobs: list[tuple[bytes, bytes | None, int, int, int, bytes, int, int, int, bool]] = []
+    placed: list[tuple[int, str, str]] = []
+    try:
+        for i, src in enumerate(sources):
+            head, _, name = side.disk_rel(src.path).rpartition("/")
+            folder = folders.get(head)
+            if folder is None:
+                try:
+                    folder = folders[head] = _lend(side, root_fd, head, owned)
+                except OSError as exc:
+                    results[i] = map_oserror(exc, src.path)
+                    continue
+                except errors.ProviderError as exc:
+                    results[i] = exc
+                    continue
+            tmp = side.temp_for(name)
+            jobs.append((os.fsencode(src.source), folder[1], folder[0], folder[2], folder[3], os.fsencode(tmp),
+                         src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
+            placed.append((i, head, tmp))
+        with _early_flush(side, len(jobs) > FSYNC_EACH_UP_TO):
+            done = module.stage_copies(jobs, THREADS, False)
+    finally:
+        for fd in owned:
+            os.close(fd)
+    for (i, head, tmp), (status, a, b, c) in zip(placed, done, strict=True):
+        src = sources[i]
+        if status == module.OK:
+            results[i] = _staged(side, src, head, tmp, a, b, c)
+        elif status == module.CHANGED:
+            results[i] = errors.Conflict("changed since the scan", path=src.path)
+        elif status == module.STALE:   # the folder was replaced since it was opened: walk to it again
+            results[i] = _one(side, src)
+        else:
+            results[i] = map_oserror(OSError(a, os.strerror(a)), src.path)
+    return [r if r is not None else errors.PermanentError("not staged", path=s.path)
+            for r, s in zip(results, sources, strict=True)]
+
+
+def _lend(side: LocalSide, root_fd: int, head: str, owned: list[int]) -> _Folder:
+    """A folder's descriptor for the batch, with what the native check compares
+    at every use (the DirCache's own check: one lstat of its path)."""
+    if not head:
+        return root_fd, None, 0, 0
+    fd, mine = side._dirs.borrow(root_fd, head, False)
+    if mine:
+        owned.append(fd)
+    st = os.fstat(fd)
+    return fd, os.fsencode(f"{side.fspath('')}/{head}"), st.st_dev, st.st_ino
+
+
+@contextlib.contextmanager
+def _early_flush(side: LocalSide, wanted: bool) -> Iterator[None]:
+    """While a big batch is copied, write out what is dirty now and then, so
+    the flush before the renames (which stays: it is what makes the batch
+    durable) has little left; the disk works while the cores copy."""
+    if not wanted:
+        yield
+        return
+    stop = threading.Event()
+
+    def flush_now_and_then() -> None:
+        while not stop.wait(EARLY_FLUSH_EVERY):
+            with contextlib.suppress(OSError):
+                syncfs(side.root)
+
+    thread = threading.Thread(target=flush_now_and_then, name="early-flush", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

@@ -1,0 +1,306 @@
+/*
+ * Staging a batch of small local-to-local copies in C, on a few threads.
+ *
+ * Why: a profile of the initial sync of 10,000 small files between two
+ * folders (docs/benchmarks.md, "Staging in C") put ~60 us of interpreter
+ * work on each file's stage around ~12 system calls, all on one core while
+ * the other idled, and most of the kernel's time inside the temp file's
+ * create. Here each file is the same sequence the Python path runs
+ * (LocalSide._stage_copy): the folder checked by one lstat against the
+ * descriptor's identity, the source opened by its path without following a
+ * final link, the temp created exclusively beside its target, the bytes
+ * copied by the kernel (copy_file_range, or read/write where the file
+ * systems cannot), the source's descriptor compared with the scan (size,
+ * mtime, inode, and the byte count: a file that changed while it was read
+ * is refused), the mtime set, the temp's status taken. The GIL is released
+ * for the whole batch; threads take one folder's run of files at a time, so
+ * two creates rarely wait on the same folder's lock.
+ *
+ * Built by the project's install (hatch_build.py); without it the Python
+ * twin runs (syncagent/native/stage.py says which).
+ */
+#define _GNU_SOURCE
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STAGE_VERSION 1
+#define MAX_THREADS 8
+#define COPY_BUFFER (256 * 1024)
+
+/* A job's outcome (the first field of its result tuple). */
+enum { ST_OK = 0, ST_CHANGED = 1, ST_STALE = 2, ST_ERROR = 3 };
+
+typedef struct {
+    const char *source;    /* absolute path of the local file (borrowed from a bytes object) */
+    const char *folder;    /* absolute path of the target's folder, checked by lstat; NULL: the root */
+    const char *tmp;       /* the temp's name in that folder */
+    int dir_fd;
+    dev_t dir_dev;
+    ino_t dir_ino;
+    long long size, mtime_ns;
+    unsigned long long ino;
+    int set_mtime;
+    /* out */
+    int status, err;
+    long long out_size, out_mtime_ns;
+    unsigned long long out_ino;
+} job_t;
+
+typedef struct {
+    job_t *jobs;
+    size_t *starts;        /* chunk i is jobs[starts[i] .. starts[i + 1]) */
+    size_t nchunks;
+    size_t next;           /* the next chunk to take (atomic) */
+    int writeback;
+} pool_t;
+
+static long long mtime_of(const struct stat *st) {
+    return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
+}
+
+/* Copy up to `limit` bytes; -1 with errno on a failure. */
+static long long copy_bytes(int in, int out, long long limit, char **buf, int *kernel) {
+    long long copied = 0;
+    while (copied < limit) {
+        ssize_t n;
+        if (*kernel) {
+            n = copy_file_range(in, NULL, out, NULL, (size_t)(limit - copied), 0);
+            if (n < 0 && copied == 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+                                         errno == EOPNOTSUPP || errno == EPERM)) {
+                *kernel = 0;   /* these two file systems cannot: read and write (offsets are untouched) */
+                continue;
+            }
+        } else {
+            if (*buf == NULL && (*buf = malloc(COPY_BUFFER)) == NULL) {
+                errno = ENOMEM;
+                return -1;
+            }
+            long long want = limit - copied;
+            n = read(in, *buf, want < COPY_BUFFER ? (size_t)want : COPY_BUFFER);
+            for (ssize_t done = 0; n > 0 && done < n;) {
+                ssize_t w = write(out, *buf + done, (size_t)(n - done));
+                if (w < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    return -1;
+                }
+                done += w;
+            }
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0)
+            break;
+        copied += n;
+    }
+    return copied;
+}
+
+static void run_job(job_t *j, char **buf, int *kernel, int writeback) {
+    struct stat st;
+    if (j->folder != NULL && (lstat(j->folder, &st) != 0 || !S_ISDIR(st.st_mode) ||
+                              st.st_dev != j->dir_dev || st.st_ino != j->dir_ino)) {
+        j->status = ST_STALE;   /* not the folder that was opened: Python walks to it again */
+        return;
+    }
+    int in = open(j->source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) {
+        j->status = ST_ERROR;
+        j->err = errno;
+        return;
+    }
+    int out = openat(j->dir_fd, j->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (out < 0) {
+        j->status = ST_ERROR;
+        j->err = errno;
+        close(in);
+        return;
+    }
+    /* size + 1: a file that grew shows in the count */
+    long long copied = copy_bytes(in, out, j->size + 1, buf, kernel);
+    if (copied < 0 || fstat(in, &st) != 0) {
+        j->status = ST_ERROR;
+        j->err = errno;
+    } else if (copied != j->size || st.st_size != j->size || mtime_of(&st) != j->mtime_ns ||
+               (unsigned long long)st.st_ino != j->ino) {
+        j->status = ST_CHANGED;
+    } else {
+        struct timespec times[2];
+        times[0].tv_sec = times[1].tv_sec = (time_t)(j->mtime_ns / 1000000000LL);
+        times[0].tv_nsec = times[1].tv_nsec = (long)(j->mtime_ns % 1000000000LL);
+        if ((j->set_mtime && futimens(out, times) != 0) || fstat(out, &st) != 0) {
+            j->status = ST_ERROR;
+            j->err = errno;
+        } else {
+            j->status = ST_OK;
+            j->out_size = st.st_size;
+            j->out_mtime_ns = mtime_of(&st);
+            j->out_ino = (unsigned long long)st.st_ino;
+            if (writeback)   /* start writing it out now: the flush before the renames then waits less */
+                sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    close(in);
+    close(out);
+    if (j->status != ST_OK)
+        unlinkat(j->dir_fd, j->tmp, 0);
+}
+
+static void *worker(void *arg) {
+    pool_t *pool = arg;
+    char *buf = NULL;
+    int kernel = 1;
+    for (;;) {
+        size_t c = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
+        if (c >= pool->nchunks)
+            break;
+        for (size_t i = pool->starts[c]; i < pool->starts[c + 1]; i++)
+            run_job(&pool->jobs[i], &buf, &kernel, pool->writeback);
+    }
+    free(buf);
+    return NULL;
+}
+
+/* Chunks: each folder's run of jobs, a long run cut so that every thread gets work. */
+static size_t make_chunks(job_t *jobs, size_t n, size_t threads, size_t *starts) {
+    size_t limit = n / (threads * 4);
+    if (limit < 16)
+        limit = 16;
+    size_t nchunks = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || jobs[i].dir_fd != jobs[i - 1].dir_fd || i - starts[nchunks - 1] >= limit)
+            starts[nchunks++] = i;
+    }
+    starts[nchunks] = n;
+    return nchunks;
+}
+
+static int parse_job(PyObject *item, job_t *j, PyObject **keep) {
+    PyObject *source, *folder, *tmp;
+    int set_mtime;
+    unsigned long long dev, dino;
+    if (!PyArg_ParseTuple(item, "O!OiKKO!LLKp:job", &PyBytes_Type, &source, &folder, &j->dir_fd, &dev, &dino,
+                          &PyBytes_Type, &tmp, &j->size, &j->mtime_ns, &j->ino, &set_mtime))
+        return -1;
+    if (folder != Py_None && !PyBytes_Check(folder)) {
+        PyErr_SetString(PyExc_TypeError, "job: the folder is bytes or None");
+        return -1;
+    }
+    j->source = PyBytes_AS_STRING(source);
+    j->folder = folder == Py_None ? NULL : PyBytes_AS_STRING(folder);
+    j->tmp = PyBytes_AS_STRING(tmp);
+    j->dir_dev = (dev_t)dev;
+    j->dir_ino = (ino_t)dino;
+    j->set_mtime = set_mtime;
+    j->status = ST_ERROR;
+    j->err = EINVAL;
+    keep[0] = source;
+    keep[1] = folder;
+    keep[2] = tmp;
+    Py_INCREF(source);
+    Py_INCREF(folder);
+    Py_INCREF(tmp);
+    return 0;
+}
+
+static PyObject *results_of(job_t *jobs, size_t n) {
+    PyObject *out = PyList_New((Py_ssize_t)n);
+    if (out == NULL)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        job_t *j = &jobs[i];
+        PyObject *r = j->status == ST_OK
+            ? Py_BuildValue("(iLLK)", ST_OK, j->out_size, j->out_mtime_ns, j->out_ino)
+            : Py_BuildValue("(iiii)", j->status, j->err, 0, 0);
+        if (r == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)i, r);
+    }
+    return out;
+}
+
+static PyObject *stage_copies(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *list;
+    int threads, writeback;
+    if (!PyArg_ParseTuple(args, "O!ip:stage_copies", &PyList_Type, &list, &threads, &writeback))
+        return NULL;
+    size_t n = (size_t)PyList_GET_SIZE(list);
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    job_t *jobs = calloc(n + 1, sizeof(job_t));
+    size_t *starts = calloc(n + 2, sizeof(size_t));
+    PyObject **keep = calloc(3 * n + 1, sizeof(PyObject *));
+    PyObject *out = NULL;
+    size_t parsed = 0;
+    if (jobs == NULL || starts == NULL || keep == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (; parsed < n; parsed++) {
+        if (parse_job(PyList_GET_ITEM(list, (Py_ssize_t)parsed), &jobs[parsed], &keep[3 * parsed]) != 0)
+            goto done;
+    }
+    pool_t pool = {jobs, starts, make_chunks(jobs, n, (size_t)threads, starts), 0, writeback};
+    if ((size_t)threads > pool.nchunks)
+        threads = (int)(pool.nchunks ? pool.nchunks : 1);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t ids[MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&ids[started], NULL, worker, &pool) != 0)
+            break;   /* fewer threads: the work is the same */
+        started++;
+    }
+    worker(&pool);
+    for (int t = 0; t < started; t++)
+        pthread_join(ids[t], NULL);
+    Py_END_ALLOW_THREADS
+    out = results_of(jobs, n);
+done:
+    if (keep != NULL) {
+        for (size_t i = 0; i < 3 * parsed; i++)
+            Py_XDECREF(keep[i]);
+    }
+    free(keep);
+    free(starts);
+    free(jobs);
+    return out;
+}
+
+static PyMethodDef methods[] = {
+    {"stage_copies", stage_copies, METH_VARARGS,
+     "stage_copies([(source, folder|None, dir_fd, dir_dev, dir_ino, tmp, size, mtime_ns, ino, set_mtime)], "
+     "threads, writeback) -> [(status, size|errno, mtime_ns, ino)]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_stage", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__stage(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddIntConstant(m, "VERSION", STAGE_VERSION) != 0 ||
+        PyModule_AddIntConstant(m, "OK", ST_OK) != 0 || PyModule_AddIntConstant(m, "CHANGED", ST_CHANGED) != 0 ||
+        PyModule_AddIntConstant(m, "STALE", ST_STALE) != 0 || PyModule_AddIntConstant(m, "ERROR", ST_ERROR) != 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,222 @@
+"""Staging local files into a local folder by their paths (engine/localcopy.py):
+the native batch and its Python twin do the same, and neither lets a file
+that is not the scanned one, or that changed while it was copied, through."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from syncagent import errors
+from syncagent.engine import localcopy, safedirs
+from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
+from syncagent.providers.base import Expect, LocalSource, StagedWrite
+from syncagent.providers.local import LocalProvider
+from tests.helpers import age_files, tree, write
+
+
+@pytest.fixture(params=["native", "python"])
+def path_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Each test runs on the native batch and on the Python twin."""
+    if request.param == "native":
+        if localcopy.native() is None:
+            pytest.skip("the native staging module is not built here")
+    else:
+        monkeypatch.setattr(localcopy, "_loaded", [None])
+    yield request.param
+
+
+def _source(src: Path, target: str, *, expect: Expect = None, seen: dict[str, int] | None = None) -> LocalSource:
+    st = src.stat()
+    values = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "ino": st.st_ino, **(seen or {})}
+    return LocalSource(target, str(src), values["size"], values["mtime_ns"], values["ino"], expect)
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_copies_are_staged_then_committed_with_the_sources_bytes_and_times(tmp_path: Path,
+                                                                             path_kind: str) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / f"d{i % 3}" / f"f{i}.bin", os.urandom(i * 37)) for i in range(40)]
+    age_files(src)
+    for i in range(3):
+        (dst / f"d{i}").mkdir(parents=True)
+    side = LocalSide(dst)
+    sources = [_source(f, f"{f.parent.name}/{f.name}") for f in files]
+    staged = side.stage_copies(sources)
+    assert all(isinstance(s, StagedWrite) for s in staged)
+    assert all(not (dst / s.path).exists() for s in sources), "staged files are not visible yet"
+    side.flush()
+    for s, w in zip(sources, staged, strict=True):
+        assert isinstance(w, StagedWrite)
+        entry = w.commit()
+        st = (dst / s.path).stat()
+        assert entry.rev == f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"
+        assert st.st_mtime_ns == s.mtime_ns and st.st_size == s.size
+    assert tree(src) == tree(dst)
+    assert all(not n.startswith(".syncagent-") for d in dst.iterdir() for n in _names(d))
+
+
+@pytest.mark.parametrize("seen", [{"size": 1}, {"mtime_ns": 1}, {"ino": 1}])
+def test_a_file_that_is_not_the_scanned_one_is_refused(tmp_path: Path, path_kind: str,
+                                                        seen: dict[str, int]) -> None:
+    """Size (it grew or shrank), mtime or inode other than the scan saw: Conflict, no temp left."""
+    src = write(tmp_path / "src" / "a.txt", "some words")
+    (tmp_path / "dst").mkdir()
+    side = LocalSide(tmp_path / "dst")
+    [result] = side.stage_copies([_source(src, "a.txt", seen=seen)])
+    assert isinstance(result, errors.Conflict)
+    assert _names(tmp_path / "dst") == []
+
+
+def test_a_source_that_is_a_link_is_not_followed(tmp_path: Path, path_kind: str) -> None:
+    real = write(tmp_path / "secret.txt", "not for the remote")
+    link = tmp_path / "src" / "a.txt"
+    link.parent.mkdir()
+    link.symlink_to(real)
+    (tmp_path / "dst").mkdir()
+    side = LocalSide(tmp_path / "dst")
+    seen = real.stat()   # what a scan that followed the link would have seen
+    [result] = side.stage_copies([LocalSource("a.txt", str(link), seen.st_size, seen.st_mtime_ns, seen.st_ino,
+                                              None)])
+    assert isinstance(result, errors.ProviderError)
+    assert _names(tmp_path / "dst") == []
+
+
+def test_a_missing_source_or_folder_fails_alone(tmp_path: Path, path_kind: str) -> None:
+    good = write(tmp_path / "src" / "ok.txt", "fine")
+    gone = write(tmp_path / "src" / "gone.txt", "soon gone")
+    (tmp_path / "dst").mkdir()
+    sources = [_source(gone, "gone.txt"), _source(good, "ok.txt"),
+               _source(good, "nofolder/ok.txt")]
+    gone.unlink()
+    side = LocalSide(tmp_path / "dst")
+    results = side.stage_copies(sources)
+    assert isinstance(results[0], errors.NotFound) and isinstance(results[2], errors.NotFound)
+    assert isinstance(results[1], StagedWrite)
+    results[1].commit()
+    assert _names(tmp_path / "dst") == ["ok.txt"]
+
+
+def test_a_folder_replaced_by_a_link_after_it_was_opened_is_not_written_through(tmp_path: Path,
+                                                                              path_kind: str) -> None:
+    """The kept descriptor of d/ is checked at every use: once d is a link, the
+    file is walked to again from the root, which refuses the link."""
+    src = write(tmp_path / "src" / "a.txt", "data")
+    dst, elsewhere = tmp_path / "dst", tmp_path / "elsewhere"
+    (dst / "d").mkdir(parents=True)
+    elsewhere.mkdir()
+    side = LocalSide(dst)
+    [first] = side.stage_copies([_source(src, "d/a.txt")])   # d/ is opened and kept
+    assert isinstance(first, StagedWrite)
+    first.abort()
+    (dst / "d").rename(tmp_path / "old-d")
+    (dst / "d").symlink_to(elsewhere)
+    [second] = side.stage_copies([_source(src, "d/b.txt")])
+    assert isinstance(second, safedirs.LinkInTheWay)
+    assert _names(elsewhere) == [] and _names(tmp_path / "old-d") == []
+
+
+def test_a_name_that_appeared_meanwhile_is_not_overwritten(tmp_path: Path, path_kind: str) -> None:
+    src = write(tmp_path / "src" / "a.txt", "ours")
+    (tmp_path / "dst").mkdir()
+    side = LocalSide(tmp_path / "dst")
+    [staged] = side.stage_copies([_source(src, "a.txt", expect=None)])
+    assert isinstance(staged, StagedWrite)
+    write(tmp_path / "dst" / "a.txt", "theirs")
+    with pytest.raises(errors.Conflict):
+        staged.commit()
+    assert (tmp_path / "dst" / "a.txt").read_text() == "theirs"
+    assert _names(tmp_path / "dst") == ["a.txt"]
+
+
+def test_a_file_written_to_while_it_is_copied_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Python twin's copy, with a write landing in the middle of it (the
+    native loop runs the same check: the source's descriptor after the copy)."""
+    monkeypatch.setattr(localcopy, "_loaded", [None])
+    src = write(tmp_path / "src" / "a.txt", "first words")
+    (tmp_path / "dst").mkdir()
+    from syncagent.fileio import copy_range as real
+
+    def copy_while_typing(fd_in: int, out: int, limit: int) -> int:
+        n = real(fd_in, out, limit)
+        with open(src, "ab") as f:
+            f.write(b" and more")
+        return n
+
+    monkeypatch.setattr(localcopy, "copy_range", copy_while_typing)
+    [result] = LocalSide(tmp_path / "dst").stage_copies([_source(src, "a.txt")])
+    assert isinstance(result, errors.Conflict)
+    assert _names(tmp_path / "dst") == []
+
+
+def test_a_big_batch_is_flushed_while_it_is_copied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   path_kind: str) -> None:
+    """The early syncfs runs beside a big native batch; the flush that makes the
+    batch durable before any rename is still the caller's (it stays needed)."""
+    calls: list[str] = []
+    monkeypatch.setattr(localcopy, "syncfs", lambda root: calls.append(str(root)))
+    monkeypatch.setattr(localcopy, "EARLY_FLUSH_EVERY", 0.0)
+    files = [write(tmp_path / "src" / f"f{i}", b"x" * i) for i in range(FSYNC_EACH_UP_TO + 1)]
+    (tmp_path / "dst").mkdir()
+    side = LocalSide(tmp_path / "dst")
+    staged = side.stage_copies([_source(f, f.name) for f in files])
+    assert all(isinstance(s, StagedWrite) for s in staged)
+    assert len(side._unflushed) == len(files), "every temp waits for the flush before its rename"
+    if path_kind == "native":
+        assert calls and set(calls) == {str(tmp_path / "dst")}
+
+
+class TypedDuringCopy(LocalProvider):
+    """Appends to a source file just before the batch copy reads it."""
+
+    victim: Path | None = None
+
+    def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception]:
+        if self.victim is not None:
+            with open(self.victim, "ab") as f:
+                f.write(b" and more typed meanwhile")
+        return super().stage_copies(sources)
+
+
+def _sync(local: Path, provider: LocalProvider, store: Store) -> Summary:
+    return Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+
+
+def test_the_engine_leaves_a_file_changed_before_its_copy_for_the_next_run(tmp_path: Path, path_kind: str) -> None:
+    local, remote = tmp_path / "l", tmp_path / "r"
+    for i in range(30):
+        write(local / f"d{i % 2}" / f"f{i}.txt", f"file {i}")
+    age_files(local)
+    provider = TypedDuringCopy(remote)
+    provider.victim = local / "d1" / "f7.txt"
+    store = Store(tmp_path / "s")
+    try:
+        first = _sync(local, provider, store)
+        assert first.uploaded == 29 and first.changed_during_run == 1 and first.exit_code == 0
+        assert not (remote / "d1" / "f7.txt").exists()
+        provider.victim = None
+        again = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert again.uploaded == 1 and tree(local) == tree(remote)
+
+
+def test_the_install_built_the_staging_module_where_it_can() -> None:
+    import shutil
+    import sysconfig
+
+    if os.environ.get("SYNCAGENT_NATIVE") == "0":
+        pytest.skip("SYNCAGENT_NATIVE=0 asks for the pure-Python path")
+    if not (Path(sysconfig.get_paths()["include"], "Python.h").exists() and shutil.which("cc")):
+        pytest.skip("no C compiler or Python headers here: the Python twin is the one that runs")
+    assert localcopy.native() is not None, "a compiler and Python.h are here but `pip install` did not build _stage.c"

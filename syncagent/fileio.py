@@ -78,7 +78,7 @@ def copy_range(src_fd: int, dst_fd: int, limit: int) -> int:
     in the kernel (copy_file_range; read and write where the two file systems
     cannot); returns the count (short only at the end of the source)."""
     total = 0
-    kernel = True
+    kernel = hasattr(os, "copy_file_range")   # Linux
     while total < limit:
         if kernel:
             try:

@@ -34,8 +34,9 @@ from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide, LocalStaged
 from syncagent.fileio import copy_range, map_oserror, syncfs
 from syncagent.providers.base import Kind, LocalSource, RemoteEntry, StagedWrite
 
-NATIVE_VERSION = 1          # _stage.c's STAGE_VERSION: the calling convention spoken here
-THREADS = max(1, min(4, len(os.sched_getaffinity(0))))
+NATIVE_VERSION = 2          # _stage.c's STAGE_VERSION: the calling convention spoken here
+_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+THREADS = max(1, min(4, _CORES))   # copy threads of a native batch (2 beat 1 on W1: 1.67 s against 1.81 s)
 EARLY_FLUSH_EVERY = 0.05    # seconds between two syncfs while a big batch is copied
 
 _READ = os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -151,7 +152,7 @@ def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) 
                          src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
             placed.append((i, head, tmp))
         with _early_flush(side, len(jobs) > FSYNC_EACH_UP_TO):
-            done = module.stage_copies(jobs, THREADS, False)
+            done = module.stage_copies(jobs, THREADS)
     finally:
         for fd in owned:
             os.close(fd)

@@ -2,11 +2,11 @@
  * Staging a batch of small local-to-local copies in C, on a few threads.
  *
  * Why: a profile of the initial sync of 10,000 small files between two
- * folders (docs/benchmarks.md, "Staging in C") put ~60 us of interpreter
+ * folders (docs/benchmarks.md, "W1: staging in C") put ~50 us of interpreter
  * work on each file's stage around ~12 system calls, all on one core while
  * the other idled, and most of the kernel's time inside the temp file's
  * create. Here each file is the same sequence the Python path runs
- * (LocalSide._stage_copy): the folder checked by one lstat against the
+ * (engine/localcopy.py, stage_one): the folder checked by one lstat against the
  * descriptor's identity, the source opened by its path without following a
  * final link, the temp created exclusively beside its target, the bytes
  * copied by the kernel (copy_file_range, or read/write where the file
@@ -31,7 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define STAGE_VERSION 1
+#define STAGE_VERSION 2
 #define MAX_THREADS 8
 #define COPY_BUFFER (256 * 1024)
 
@@ -59,7 +59,6 @@ typedef struct {
     size_t *starts;        /* chunk i is jobs[starts[i] .. starts[i + 1]) */
     size_t nchunks;
     size_t next;           /* the next chunk to take (atomic) */
-    int writeback;
 } pool_t;
 
 static long long mtime_of(const struct stat *st) {
@@ -107,7 +106,7 @@ static long long copy_bytes(int in, int out, long long limit, char **buf, int *k
     return copied;
 }
 
-static void run_job(job_t *j, char **buf, int *kernel, int writeback) {
+static void run_job(job_t *j, char **buf, int *kernel) {
     struct stat st;
     if (j->folder != NULL && (lstat(j->folder, &st) != 0 || !S_ISDIR(st.st_mode) ||
                               st.st_dev != j->dir_dev || st.st_ino != j->dir_ino)) {
@@ -147,8 +146,6 @@ static void run_job(job_t *j, char **buf, int *kernel, int writeback) {
             j->out_size = st.st_size;
             j->out_mtime_ns = mtime_of(&st);
             j->out_ino = (unsigned long long)st.st_ino;
-            if (writeback)   /* start writing it out now: the flush before the renames then waits less */
-                sync_file_range(out, 0, 0, SYNC_FILE_RANGE_WRITE);
         }
     }
     close(in);
@@ -166,7 +163,7 @@ static void *worker(void *arg) {
         if (c >= pool->nchunks)
             break;
         for (size_t i = pool->starts[c]; i < pool->starts[c + 1]; i++)
-            run_job(&pool->jobs[i], &buf, &kernel, pool->writeback);
+            run_job(&pool->jobs[i], &buf, &kernel);
     }
     free(buf);
     return NULL;
@@ -235,8 +232,8 @@ static PyObject *results_of(job_t *jobs, size_t n) {
 static PyObject *stage_copies(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *list;
-    int threads, writeback;
-    if (!PyArg_ParseTuple(args, "O!ip:stage_copies", &PyList_Type, &list, &threads, &writeback))
+    int threads;
+    if (!PyArg_ParseTuple(args, "O!i:stage_copies", &PyList_Type, &list, &threads))
         return NULL;
     size_t n = (size_t)PyList_GET_SIZE(list);
     if (threads < 1)
@@ -256,7 +253,7 @@ static PyObject *stage_copies(PyObject *self, PyObject *args) {
         if (parse_job(PyList_GET_ITEM(list, (Py_ssize_t)parsed), &jobs[parsed], &keep[3 * parsed]) != 0)
             goto done;
     }
-    pool_t pool = {jobs, starts, make_chunks(jobs, n, (size_t)threads, starts), 0, writeback};
+    pool_t pool = {jobs, starts, make_chunks(jobs, n, (size_t)threads, starts), 0};
     if ((size_t)threads > pool.nchunks)
         threads = (int)(pool.nchunks ? pool.nchunks : 1);
     Py_BEGIN_ALLOW_THREADS
@@ -286,7 +283,7 @@ done:
 static PyMethodDef methods[] = {
     {"stage_copies", stage_copies, METH_VARARGS,
      "stage_copies([(source, folder|None, dir_fd, dir_dev, dir_ino, tmp, size, mtime_ns, ino, set_mtime)], "
-     "threads, writeback) -> [(status, size|errno, mtime_ns, ino)]"},
+     "threads) -> [(status, size|errno, mtime_ns, ino)]"},
     {NULL, NULL, 0, NULL},
 };
 

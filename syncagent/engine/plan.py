@@ -294,9 +294,29 @@ class _Ctx:
         self.actions: list[Action] = []
         # paths that exist at the end of the plan (on both sides)
         self.survivors: set[str] = set()
+        self._changed_local: set[str] | None = None
+        self._changed_remote: set[str] | None = None
 
     def add(self, op: Op, path: str, kind: str, reason: str = "") -> None:
         self.actions.append(Action(op, path, kind, reason=reason))
+
+    def changed_below(self, folder: str, *, local: bool) -> bool:
+        """Whether a path under `folder` is new or changed on that side (an
+        unsynced version a replacement of the folder would delete). The
+        folders above such paths are gathered once, on the first question."""
+        found = self._changed_local if local else self._changed_remote
+        if found is None:
+            base = self.base
+            if local:
+                paths = [q for q, e in self.local.items() if local_state(e, base.get(q)) is not State.SAME]
+            else:
+                paths = [q for q, r in self.remote.items() if remote_state(r, base.get(q)) is not State.SAME]
+            found = _ancestors(paths)
+            if local:
+                self._changed_local = found
+            else:
+                self._changed_remote = found
+        return folder in found
 
 
 def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str, Base],
@@ -369,11 +389,15 @@ def _decide_file(ctx: _Ctx, p: str, l: Entry | None, r: RemoteEntry | None, b: B
         if l is None:
             ctx.add(Op.DELETE_REMOTE, p, rk or FILE, "deleted locally")
             return None
+        if rk == DIR and lk == FILE and ctx.changed_below(p, local=False):
+            return _clash(ctx, p, lk)
         return _push(ctx, p, l, r, Op.UPLOAD, Op.MKDIR_REMOTE, Op.DELETE_REMOTE, Op.MTIME_REMOTE)
     if L is State.SAME or L is State.ABSENT:   # only the remote side moved on
         if r is None:
             ctx.add(Op.DELETE_LOCAL, p, lk or FILE, "deleted remotely")
             return None
+        if lk == DIR and rk == FILE and ctx.changed_below(p, local=True):
+            return _clash(ctx, p, lk)
         return _push(ctx, p, r, l, Op.DOWNLOAD, Op.MKDIR_LOCAL, Op.DELETE_LOCAL, Op.MTIME_LOCAL)
     if l is None:                              # deleted here, changed there
         assert r is not None
@@ -390,6 +414,14 @@ def _decide_file(ctx: _Ctx, p: str, l: Entry | None, r: RemoteEntry | None, b: B
     ctx.survivors.add(p)
     ctx.add(Op.CONFLICT, p, lk or FILE, "changed on both sides" if b else "new on both sides")
     return None
+
+
+def _clash(ctx: _Ctx, p: str, kind: str) -> None:
+    """One side made a file of a folder while the other changed something in
+    that folder: replacing the folder would delete unsynced versions, so it
+    is a file-vs-folder conflict (the local one is renamed aside)."""
+    ctx.survivors.add(p)
+    ctx.add(Op.CONFLICT, p, kind, "a file on one side, a folder with changes inside on the other")
 
 
 def _push(ctx: _Ctx, p: str, src: Entry | RemoteEntry, dst: Entry | RemoteEntry | None,

@@ -173,6 +173,33 @@ def test_folder_deleted_with_everything_folds_into_one_delete() -> None:
     assert [(a.path, a.recursive) for a in deletes] == [("d", True)]
 
 
+ASIDE = "d (conflict h 1970-01-01 000000)"
+
+
+def test_a_folder_replaced_by_a_file_remotely_while_changed_inside_locally_is_a_clash() -> None:
+    """Found by test_stateful: the remote file used to replace the local folder, and
+    the unsynced d/c went with it. Now the local folder is renamed aside."""
+    base = {"d": DIRV, "d/c": "C"}
+    for inside in ({"d/c": "C2"}, {"d/c": "C", "d/e": DIRV, "d/e/f": "F"}):   # changed; new deeper down
+        end_l, end_r, the_plan = simulate({"d": DIRV, **inside}, {"d": "FILE"}, base)
+        assert end_l == end_r
+        assert end_l == {"d": "FILE", ASIDE: DIRV, **{ASIDE + q[1:]: c for q, c in inside.items()}}
+        assert not the_plan.of(Op.DELETE_LOCAL)
+
+
+def test_a_folder_replaced_by_a_file_locally_while_changed_inside_remotely_is_a_clash() -> None:
+    base = {"d": DIRV, "d/c": "C"}
+    end_l, end_r, the_plan = simulate({"d": "FILE"}, {"d": DIRV, "d/c": "C2"}, base)
+    assert end_l == end_r == {"d": DIRV, "d/c": "C2", ASIDE: "FILE"}
+    assert not the_plan.of(Op.DELETE_REMOTE)
+
+
+def test_a_folder_with_nothing_new_inside_is_replaced_by_the_other_sides_file() -> None:
+    base = {"d": DIRV, "d/c": "C"}
+    assert simulate({"d": DIRV, "d/c": "C"}, {"d": "FILE"}, base)[:2] == ({"d": "FILE"}, {"d": "FILE"})
+    assert simulate({"d": "FILE"}, {"d": DIRV, "d/c": "C"}, base)[:2] == ({"d": "FILE"}, {"d": "FILE"})
+
+
 def test_a_file_moved_into_a_folder_the_other_side_deleted_keeps_the_folder() -> None:
     """Found by test_stateful: b.txt moved locally into d while the remote
     deleted the (empty) d. The move lands remotely, so d stays on both sides;

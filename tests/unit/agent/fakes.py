@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from syncagent import errors
 from syncagent.engine.report import Summary
-from syncagent.providers.base import ANY, ChangeBatch, Deleted, Expect, RemoteEntry, StagedWrite
+from syncagent.providers.base import ANY, ChangeBatch, Deleted, Expect, LocalSource, RemoteEntry, StagedWrite
 from syncagent.providers.local import LocalProvider
 
 
@@ -62,6 +62,12 @@ class FeedProvider(LocalProvider):
         if path in self.refuse:
             raise errors.QuotaExceeded("quota exceeded", path=path)
         return super().stage_write(path, stream, size, mtime_ns, expect=expect)
+
+    def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception]:
+        """The folder's own copies (files not freshly written), refusing the same paths."""
+        copied = iter(super().stage_copies([s for s in sources if s.path not in self.refuse]))
+        return [errors.QuotaExceeded("quota exceeded", path=s.path) if s.path in self.refuse else next(copied)
+                for s in sources]
 
     def close(self) -> None:
         self.calls["close"] += 1

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
-from typing import IO, Any
 
 from syncagent import errors
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (not at run time: every sync imports this module)
+    import hashlib
+    from typing import IO, Any
 
 CHUNK = 1 << 20
 _SMALL = 1 << 20
@@ -101,6 +104,8 @@ def copy_range(src_fd: int, dst_fd: int, limit: int) -> int:
 
 def file_hash(path: str | os.PathLike[str]) -> str:
     """sha256 of a file (hardware-accelerated where the CPU has SHA-NI)."""
+    import hashlib
+
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(CHUNK):

@@ -14,7 +14,6 @@ wins. `auto` therefore uses it only where the provider's bytes are expensive.
 from __future__ import annotations
 
 import os
-from typing import IO, Literal
 
 from syncagent import errors
 from syncagent.engine.identity import Identity
@@ -22,6 +21,10 @@ from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import Entry
 from syncagent.engine.report import Reporter
 from syncagent.providers.base import Provider, RemoteEntry, StagedWrite
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (names for the type checker only: no typing import at run time)
+    from typing import IO, Literal
 
 
 class DeltaPath:

@@ -18,7 +18,6 @@ proven another way, cheapest first:
 from __future__ import annotations
 
 import struct
-from typing import IO
 
 from syncagent import errors, hashing
 from syncagent.engine.localside import LocalSide
@@ -26,6 +25,10 @@ from syncagent.engine.records import Entry
 from syncagent.engine.report import Reporter
 from syncagent.engine.state import Store
 from syncagent.providers.base import Provider, RemoteEntry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (names for the type checker only: no typing import at run time)
+    from typing import IO
 
 DEFAULT_COMPARE_LIMIT = 16 << 20
 _SIG_MAGIC = {0x72730136: "md4", 0x72730137: "blake2"}

@@ -20,8 +20,6 @@ never loses a version (at worst it keeps both).
 
 from __future__ import annotations
 
-import json
-
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import FILE, Base, Entry
@@ -67,6 +65,8 @@ def _rev(r: RemoteEntry | None) -> str | None:
 def pack(entries: list[tuple[str, str, str]], *, staged: bool = False) -> tuple[str, str, str]:
     """A batch's (op, path, detail) intents as one journal row (JSON keeps any
     character of a path, an undecodable byte's stand-in included)."""
+    import json  # (only a run that transfers writes a journal)
+
     return (BATCH_STAGED if staged else BATCH), "", json.dumps(entries)
 
 
@@ -79,6 +79,8 @@ def unpack(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
     for op, path, detail in rows:
         if op in (BATCH, BATCH_STAGED):
             into = first if op == BATCH else later
+            import json  # (only a journal left by a run that stopped has rows)
+
             try:
                 for e_op, e_path, e_detail in json.loads(detail):
                     into[(str(e_op), str(e_path))] = str(e_detail)

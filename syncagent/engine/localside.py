@@ -9,14 +9,12 @@ interface, so a plain folder as the remote gets the same guarantees.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import os
 import stat as stat_module
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Protocol, cast
 
 from syncagent import errors, hashing
 from syncagent.engine import safedirs
@@ -34,15 +32,18 @@ from syncagent.providers.base import (
     StagedWrite,
 )
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports this module)
+    from typing import IO, Protocol
 
-class OwnWrites(Protocol):
-    """The watcher's side of the engine's own local writes: `suppress(path)`
-    just before one, `wrote(path)` once it is in place (or gone), so the
-    events it causes are not taken for the user's changes."""
+    class OwnWrites(Protocol):
+        """The watcher's side of the engine's own local writes: `suppress(path)`
+        just before one, `wrote(path)` once it is in place (or gone), so the
+        events it causes are not taken for the user's changes."""
 
-    def suppress(self, path: str) -> None: ...
+        def suppress(self, path: str) -> None: ...
 
-    def wrote(self, path: str) -> None: ...
+        def wrote(self, path: str) -> None: ...
 
 
 FSYNC_EACH_UP_TO = 16   # staged files a flush syncs one by one; a bigger batch takes one syncfs
@@ -202,7 +203,7 @@ class LocalSide:
         FILE_, DIR_ = Kind.FILE, Kind.DIR
         for rel, item in walk_listing(self.root, start=path, into=scan, raw=raw):
             if item.__class__ is not Entry:   # built by the native reader (ASCII names: no spelling)
-                yield cast(RemoteEntry, item)
+                yield item  # type: ignore[misc]  # (a RemoteEntry: the native reader makes the remote kind)
                 continue
             kind, size, mtime_ns, ino = item
             # to_remote() inlined: this loop makes the remote half of a no-op run over a big tree
@@ -211,6 +212,8 @@ class LocalSide:
             if disk:
                 spelled = disk.get(rel)
                 if spelled is not None and spelled.rpartition("/")[2] != rel.rpartition("/")[2]:
+                    import dataclasses  # (with inspect, ~14 ms: only for a name spelled otherwise)
+
                     entry = dataclasses.replace(entry, spelling=spelled.rpartition("/")[2])
             yield entry
 

@@ -19,12 +19,15 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from syncagent.engine.records import Base
 from syncagent.errors import SyncAgentError
 from syncagent.native import NATIVE
 from syncagent.providers.base import ProviderState
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (names for the type checker only: no typing import at run time)
+    from typing import Any
 
 SCHEMA_VERSION = 3
 

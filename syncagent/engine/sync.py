@@ -17,7 +17,7 @@ from syncagent import errors
 from syncagent.engine import crashpoint, feed, journal
 from syncagent.engine.feed import RemoteChanges
 from syncagent.engine.identity import DEFAULT_COMPARE_LIMIT, Identity
-from syncagent.engine.localside import LocalSide, OwnWrites
+from syncagent.engine.localside import LocalSide
 from syncagent.engine.merge import Merged, merge
 from syncagent.engine.plan import Mode, Op, Plan, State, busy_paths, hash_needs, plan, rekey, remote_state
 from syncagent.engine.records import FILE, Base, Entry
@@ -28,6 +28,10 @@ from syncagent.engine.state import Store, pair_lock, readable
 from syncagent.engine.views import build_views
 from syncagent.paths import TEMP_PREFIX, IgnoreRules, conflict_name, printable
 from syncagent.providers.base import PairContext, Provider, RemoteEntry
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:   # (names for the type checker only: no typing import at run time)
+    from syncagent.engine.localside import OwnWrites
 
 BIG_DELETE_MIN = 5
 

@@ -18,9 +18,10 @@ import syncagent
 PACKAGE = Path(syncagent.__file__).parent
 LEAN = ("paths", "log", "roots", "errors", "dataclass_lite", "providers/base", "engine/records", "engine/report",
         "engine/plan", "engine/merge", "engine/scan", "engine/views", "engine/feed", "engine/spill",
-        "engine/safedirs", "engine/sync", "hashing")
+        "engine/safedirs", "engine/sync", "hashing", "fileio", "engine/localside", "engine/journal", "engine/state",
+        "engine/identity", "engine/execute", "engine/deltapath")
 COSTLY = ("typing", "dataclasses", "inspect", "logging", "traceback", "socket", "json", "tempfile", "shutil",
-          "concurrent", "uuid", "platform", "ctypes")
+          "concurrent", "uuid", "platform", "ctypes", "hashlib")
 
 
 def imported_at_import_time(tree: ast.Module) -> set[str]:

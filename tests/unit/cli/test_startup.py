@@ -6,7 +6,6 @@ does not read goes to click, whose messages and exit codes stay the user's."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -39,6 +38,8 @@ NOT_FOR_A_FOLDER_PAIR = (
     "peewee", "syncagent.engine.state_schema",
     # a quiet run logs nothing: log.py routes logging when a library imports it; only a conflict asks the host name
     "logging", "traceback", "socket",
+    # records and types for the type checker only; hashes and journal rows only where a run makes them
+    "typing", "dataclasses", "inspect", "hashlib", "json",
 )
 OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS if kind != "local")
 
@@ -46,26 +47,26 @@ OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS
 (CONSOLE_SCRIPT,) = entry_points(group="console_scripts", name="syncagent")
 CONSOLE_ENTRY = CONSOLE_SCRIPT.value
 RUN_AND_LIST = """
-import importlib, json, sys
-sys.argv = ["syncagent", *json.loads(sys.argv[1])]
+import importlib, sys
+sys.argv = ["syncagent", *sys.argv[1:]]
 module, _, function = ENTRY.partition(":")
 try:
     sys.exit(getattr(importlib.import_module(module), function)())
 finally:
     with open(OUT, "w") as f:
-        json.dump(sorted(sys.modules), f)
-"""
+        f.write("\\n".join(sorted(sys.modules)))
+"""   # (the probe itself imports nothing the run might not: no json)
 
 
 def imported_by(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[int, set[str]]:
     """Exit code of `syncagent ARGS` run in its own interpreter through the console script's entry
     point, and every module it imported."""
-    out = cwd / "modules.json"
+    out = cwd / "modules.txt"
     code = RUN_AND_LIST.replace("OUT", repr(str(out))).replace("ENTRY", repr(CONSOLE_ENTRY))
-    proc = subprocess.run([sys.executable, "-c", code, json.dumps(args)], cwd=cwd, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, timeout=120)
     assert "Traceback" not in proc.stderr, proc.stderr
-    return proc.returncode, set(json.loads(out.read_text()))
+    return proc.returncode, set(out.read_text().splitlines())
 
 
 def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:

@@ -61,11 +61,13 @@ class Context:
 
 
 class _SentWhileChanging(Exception):
-    """An upload that landed although its source changed while it was read."""
+    """An upload that landed although its source changed while it was read.
+    `digest`: the hash of the bytes read and sent, where one was taken on the
+    way (the source's mtime was within the racy window when the send began)."""
 
-    def __init__(self, entry: RemoteEntry) -> None:
+    def __init__(self, entry: RemoteEntry, digest: str | None) -> None:
         super().__init__(entry.path)
-        self.entry = entry
+        self.entry, self.digest = entry, digest
 
 
 class Cancelled(Exception):
@@ -80,17 +82,20 @@ Staged = tuple[StagedWrite, Entry | None, int, int]
 class _Counter:
     """Counts bytes read through a stream (for the progress bar). `fileno`
     passes through, so a kernel-side copy still works; `settle` then
-    accounts for the bytes that never came through `read`."""
+    accounts for the bytes that never came through `read`. `digest` hashes
+    the first `size` bytes only: what a transfer of `size` bytes sends, even
+    where a reader's last block runs past it into bytes a writer appended."""
 
-    def __init__(self, inner: IO[bytes], tick: Callable[[int], None], digest: Any = None) -> None:
-        self.inner, self.tick, self.count, self.digest = inner, tick, 0, digest
+    def __init__(self, inner: IO[bytes], tick: Callable[[int], None], digest: Any = None, size: int = -1) -> None:
+        self.inner, self.tick, self.count, self.digest, self.size = inner, tick, 0, digest, size
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
+        before = self.count
         self.count += len(data)
         self.tick(len(data))
         if self.digest is not None:
-            self.digest.update(data)
+            self.digest.update(data if self.size < 0 or self.count <= self.size else data[:max(0, self.size - before)])
         return data
 
     def seekable(self) -> bool:
@@ -458,7 +463,9 @@ class Executor:
             # The service already holds what we read (a file being written to while it was sent):
             # record that as the base, so the next run uploads the newer version instead of
             # taking both sides for changed (a conflict copy on every run of a growing file).
-            self._record(a.path, self.local_view[a.path], sent.entry, content_hash=None, trust_hash=False)
+            # A row recorded within the racy window is confirmed by content next run: its hash is
+            # that of the bytes sent (what the service holds), never one taken of the file before.
+            self._record(a.path, self.local_view[a.path], sent.entry, content_hash=sent.digest, trust_hash=False)
             self.ctx.summary.changed_during_run += 1
             self.ctx.reporter.info(f"changed while it was sent, the newer version goes next run: {a.path}")
             return None
@@ -490,7 +497,8 @@ class Executor:
             if not _still(fd, seen):     # also what keeps a read from going through a swapped folder
                 raise errors.Conflict("changed since the scan", path=a.path)
             size = seen.size
-            stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(self.ctx.hash_kind, size, seen.mtime_ns))
+            stream = _Counter(f, self.ctx.reporter.advance, _digest_if_racy(self.ctx.hash_kind, size, seen.mtime_ns),
+                              size)
             try:
                 staged = self.ctx.remote.stage_write(self._remote_target(a.path), stream.as_io(), size,
                                                      seen.mtime_ns, expect=expect)
@@ -498,13 +506,13 @@ class Executor:
                 if not _still(fd, seen):  # a short or long read: the user is writing it
                     raise errors.Conflict("changed while it was read", path=a.path) from exc
                 raise
-            self._settle(a.path, stream, size)
+            sent_hash = self._settle(a.path, stream, size)
             # The open descriptor still names the bytes we read: a write during the
             # copy shows in its size or mtime (a rename over the path leaves our
             # snapshot whole, and the next run sees the new file).
             if not _still(fd, seen):
                 if staged.visible:
-                    raise _SentWhileChanging(staged.entry)
+                    raise _SentWhileChanging(staged.entry, sent_hash)
                 staged.abort()
                 raise errors.Conflict("changed while it was read", path=a.path)
         return staged, seen, size, 0
@@ -561,15 +569,19 @@ class Executor:
             self._settle(a.path, counted, size)
         return staged, None, 0, size
 
-    def _settle(self, path: str, counted: _Counter | None, size: int) -> None:
+    def _settle(self, path: str, counted: _Counter | None, size: int) -> str | None:
         """A whole file went through: the progress bar gets what the counter did
-        not see (all of it without one), and a hash taken on the way is kept."""
+        not see (all of it without one), and a hash taken on the way is kept
+        (and returned)."""
         if counted is None:
             self.ctx.reporter.advance(size)
-            return
+            return None
         counted.settle(size)
-        if counted.digest is not None:
-            self.ctx.hashes[path] = counted.digest.hexdigest()
+        if counted.digest is None:
+            return None
+        digest: str = counted.digest.hexdigest()
+        self.ctx.hashes[path] = digest
+        return digest
 
     def _remote_moved_on(self, path: str, listed: RemoteEntry) -> bool:
         try:

@@ -12,6 +12,7 @@ from typing import IO
 
 import pytest
 
+from syncagent.engine import execute
 from syncagent.engine.report import Reporter
 from syncagent.engine.state import Store
 from syncagent.engine.sync import Engine, SyncOptions
@@ -169,7 +170,14 @@ class AppendsWhileSending(SmartFileProvider):
         return super().write(path, io.BufferedReader(Growing()), size, mtime_ns, expect=expect)  # type: ignore[type-var]
 
 
-def test_a_file_growing_while_it_is_uploaded_is_uploaded_again_not_turned_into_a_conflict(tmp_path: Path) -> None:
+@pytest.mark.parametrize("racy", [False, True], ids=["recorded-past-its-mtime", "recorded-within-a-clock-tick"])
+def test_a_file_growing_while_it_is_uploaded_is_uploaded_again_not_turned_into_a_conflict(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, racy: bool) -> None:
+    """Whether the sent copy's row is racy (recorded within 50 ms of the mtime the scan saw, as when
+    the previous run's append and this run's send are quick) is set, not left to the machine's speed:
+    a racy row must be confirmed by the hash of the bytes sent, or the next run takes both sides
+    for changed and makes a conflict copy."""
+    monkeypatch.setattr(execute, "_racy", lambda mtime_ns: racy)
     local = tmp_path / "L"
     log = write(local / "app.log", os.urandom(3 << 20))
     (tmp_path / "emu").mkdir()

@@ -81,6 +81,24 @@ def _record(cls: type, frozen: bool, slots: bool) -> type:
     return made[0]
 
 
+def field_values(record: Any) -> tuple[Any, ...]:
+    """A written-out record's field values, in field order (what the generated methods compare)."""
+    return tuple(getattr(record, name) for name in record.__match_args__)
+
+
+def fields_repr(record: Any) -> str:
+    """`__repr__` as dataclass() writes it, for a record with many fields."""
+    fields = ", ".join(f"{name}={getattr(record, name)!r}" for name in record.__match_args__)
+    return f"{type(record).__qualname__}({fields})"
+
+
+def fields_eq(record: Any, other: object) -> bool:
+    """`__eq__` as dataclass() writes it: records of the same class with equal fields."""
+    if other.__class__ is not record.__class__:
+        return NotImplemented  # type: ignore[no-any-return]  # (mypy types it Any outside a method)
+    return field_values(record) == field_values(other)
+
+
 def _setstate(names: tuple[str, ...]) -> Callable[[Any, list[Any]], None]:
     def __setstate__(self: Any, state: list[Any]) -> None:
         for name, value in zip(names, state, strict=True):

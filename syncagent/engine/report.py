@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
+from syncagent.dataclass_lite import fields_eq, fields_repr
 from syncagent.paths import printable
 
 TYPE_CHECKING = False
@@ -65,17 +66,8 @@ class Summary:
         self.skipped_names = [] if skipped_names is None else skipped_names
         self.conflict_list = [] if conflict_list is None else conflict_list
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__match_args__)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"{type(self).__qualname__}({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
+    __repr__ = fields_repr
+    __eq__ = fields_eq
 
     __hash__ = None  # type: ignore[assignment]   # mutable, as the generated class is
 

@@ -15,6 +15,8 @@ import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from syncagent.dataclass_lite import field_values, fields_eq, fields_repr
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:   # (typing and dataclasses, which imports inspect, are not imported at run time)
     from dataclasses import dataclass, field
@@ -210,20 +212,11 @@ class Capabilities:
         _set(self, "sorted_listing", sorted_listing)
         _set(self, "quota", quota)
 
-    def _values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, name) for name in self.__match_args__)
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__match_args__)
-        return f"{type(self).__qualname__}({fields})"
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
+    __repr__ = fields_repr
+    __eq__ = fields_eq
 
     def __hash__(self) -> int:
-        return hash(self._values())
+        return hash(field_values(self))
 
 
 class _AnyRev:

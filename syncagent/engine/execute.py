@@ -13,7 +13,7 @@ import io
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from syncagent import errors, hashing
 from syncagent.engine import crashpoint, journal
@@ -393,10 +393,22 @@ class Executor:
         if any(s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.remote.flush()
         crashpoint.point("flushed")
-        for a, s in zip(batch, staged, strict=True):
-            if s is not None:
-                self._commit(a, s)
-                crashpoint.point("committed")
+        self._commit_all(batch, staged)
+
+    def _commit_all(self, batch: list[Action], staged: list[Staged | None]) -> None:
+        """Each side renames its staged writes as one batch (a folder on this
+        machine: one native call), then each outcome is recorded."""
+        self._commit_side(self.ctx.remote.commit_staged, Op.UPLOAD, batch, staged)
+        self._commit_side(self.ctx.local.commit_staged, Op.DOWNLOAD, batch, staged)
+
+    def _commit_side(self, commit: Callable[[Sequence[StagedWrite]], Sequence[RemoteEntry | Exception]], op: Op,
+                     batch: list[Action], staged: list[Staged | None]) -> None:
+        done = [(a, s) for a, s in zip(batch, staged, strict=True) if s is not None and a.op is op]
+        if not done:
+            return
+        for (a, s), outcome in zip(done, commit([s[0] for _, s in done]), strict=True):
+            self._committed(a, s, outcome)
+            crashpoint.point("committed")
 
     def _stage_batch(self, batch: list[Action]) -> list[Staged | None]:
         staged: list[Staged | None] = [None] * len(batch)
@@ -590,13 +602,12 @@ class Executor:
             return True
         return now.rev != listed.rev or now.size != listed.size
 
-    def _commit(self, a: Action, staged: Staged) -> None:
-        write, seen, sent, received = staged
-        try:
-            entry = write.commit()
-        except (errors.ProviderError, OSError) as exc:
-            self._fail(a, exc)
+    def _committed(self, a: Action, staged: Staged, outcome: RemoteEntry | Exception) -> None:
+        if isinstance(outcome, Exception):
+            self._fail(a, outcome)
             return
+        entry = outcome
+        _, seen, sent, received = staged
         s = self.ctx.summary
         if a.op is Op.UPLOAD:
             assert seen is not None

@@ -331,6 +331,13 @@ class LocalSide:
             raise errors.TransientError(f"short transfer: expected {size} bytes, got {written}", path=path)
         return st
 
+    def commit_staged(self, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
+        """Rename a batch of staged temps onto their names: in one native call
+        on a few threads where the module is built (engine/localcopy.py)."""
+        from syncagent.engine import localcopy
+
+        return localcopy.commit_staged(self, writes)
+
     def _track(self, path: str, tmp: str) -> tuple[str, str]:
         """Note a staged temp beside `path` for the next flush()."""
         staged = (self.disk_rel(path).rpartition("/")[0], tmp)

@@ -359,6 +359,16 @@ class DoneWrite(StagedWrite):
         """Nothing to undo: the service already holds the file."""
 
 
+def commit_one(write: StagedWrite) -> RemoteEntry | Exception:
+    """`write.commit()`, its error as the result (Provider.commit_staged)."""
+    from syncagent.errors import ProviderError
+
+    try:
+        return write.commit()
+    except (ProviderError, OSError) as exc:
+        return exc
+
+
 def walk_breadth_first(start: str, children: Callable[[str], Iterable[RemoteEntry]]) -> Iterator[RemoteEntry]:
     """Every entry below folder `start`, breadth first over `children(folder)`
     (for services that list one folder per request, page by page): memory
@@ -500,6 +510,13 @@ class Provider(abc.ABC):
 
     def flush(self) -> None:
         """Make every staged write durable (before their commits)."""
+
+    def commit_staged(self, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
+        """Make a batch of this provider's staged writes visible (after
+        flush). One result per write, in order: its entry, or that file's
+        error (Conflict: its `expect` failed). The default commits them one
+        by one; a provider that can rename a batch at once overrides it."""
+        return [commit_one(w) for w in writes]
 
     def content_hash(self, path: str) -> str | None:
         """The content hash (`capabilities.hash_kind`) when it is cheap to get

@@ -17,7 +17,7 @@ from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import Store
 from syncagent.engine.sync import Engine, SyncOptions
-from syncagent.providers.base import Expect, LocalSource, StagedWrite
+from syncagent.providers.base import ANY, Expect, LocalSource, StagedWrite
 from syncagent.providers.local import LocalProvider
 from tests.helpers import age_files, tree, write
 
@@ -137,6 +137,111 @@ def test_a_name_that_appeared_meanwhile_is_not_overwritten(tmp_path: Path, path_
         staged.commit()
     assert (tmp_path / "dst" / "a.txt").read_text() == "theirs"
     assert _names(tmp_path / "dst") == ["a.txt"]
+
+
+def _staged_batch(side: LocalSide, sources: list[LocalSource]) -> list[StagedWrite]:
+    staged = side.stage_copies(sources)
+    assert all(isinstance(w, StagedWrite) for w in staged)
+    side.flush()
+    return [w for w in staged if isinstance(w, StagedWrite)]
+
+
+def test_a_batch_is_committed_at_once_across_folders(tmp_path: Path, path_kind: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    module = localcopy.native()
+    if module is not None:
+        real = module.commit_renames
+
+        def counted(jobs: list[tuple[object, ...]], threads: int) -> list[int]:
+            calls.append(len(jobs))
+            return list(real(jobs, threads))
+
+        monkeypatch.setattr(module, "commit_renames", counted)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / f"d{i % 4}" / f"f{i}.bin", os.urandom(i * 11)) for i in range(60)]
+    files.append(write(src / "top.txt", "at the root"))
+    age_files(src)
+    for i in range(4):
+        (dst / f"d{i}").mkdir(parents=True)
+    side = LocalSide(dst)
+    sources = [_source(f, f.relative_to(src).as_posix()) for f in files]
+    staged = _staged_batch(side, sources)
+    results = side.commit_staged(staged)
+    for s, w, r in zip(sources, staged, results, strict=True):
+        assert r == w.entry and not isinstance(r, Exception)
+        st = (dst / s.path).stat()
+        assert r.rev == f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"
+    assert tree(src) == tree(dst)
+    assert all(not n.startswith(".syncagent-") for d in dst.rglob("*") for n in [d.name])
+    assert not side._unflushed
+    assert calls == ([61] if path_kind == "native" else []), "the native path renames the whole batch in one call"
+
+
+def test_a_batch_commit_keeps_a_name_that_appeared_and_commits_the_rest(tmp_path: Path, path_kind: str) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / "d" / f"f{i}.txt", f"ours {i}") for i in range(5)]
+    (dst / "d").mkdir(parents=True)
+    side = LocalSide(dst)
+    staged = _staged_batch(side, [_source(f, f"d/{f.name}", expect=None) for f in files])
+    write(dst / "d" / "f2.txt", "theirs")
+    results = side.commit_staged(staged)
+    assert isinstance(results[2], errors.Conflict)
+    assert all(r == w.entry for i, (r, w) in enumerate(zip(results, staged, strict=True)) if i != 2)
+    assert (dst / "d" / "f2.txt").read_text() == "theirs"
+    assert _names(dst / "d") == [f"f{i}.txt" for i in range(5)], "the refused temp is removed"
+
+
+def test_a_batch_commit_overwrites_only_where_it_may(tmp_path: Path, path_kind: str) -> None:
+    """expect=ANY overwrites; expect=a version renames only over that version."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    a, b, c = (write(src / n, f"new {n}") for n in ("a.txt", "b.txt", "c.txt"))
+    old_b = write(dst / "b.txt", "old b")
+    write(dst / "a.txt", "old a")
+    write(dst / "c.txt", "old c")
+    st = old_b.stat()
+    side = LocalSide(dst)
+    staged = _staged_batch(side, [_source(a, "a.txt", expect=ANY),
+                                  _source(b, "b.txt", expect=f"{st.st_mtime_ns}-{st.st_size}-{st.st_ino}"),
+                                  _source(c, "c.txt", expect="1-2-3")])
+    results = side.commit_staged(staged)
+    assert results[0] == staged[0].entry and results[1] == staged[1].entry
+    assert isinstance(results[2], errors.Conflict)
+    assert [(dst / n).read_text() for n in ("a.txt", "b.txt", "c.txt")] == ["new a.txt", "new b.txt", "old c"]
+    assert _names(dst) == ["a.txt", "b.txt", "c.txt"]
+
+
+def test_a_batch_commit_does_not_rename_through_a_folder_replaced_by_a_link(tmp_path: Path, path_kind: str) -> None:
+    src, dst, elsewhere = tmp_path / "src", tmp_path / "dst", tmp_path / "elsewhere"
+    files = [write(src / n, n) for n in ("x.txt", "y.txt")]
+    (dst / "d").mkdir(parents=True)
+    (dst / "e").mkdir()
+    elsewhere.mkdir()
+    side = LocalSide(dst)
+    staged = _staged_batch(side, [_source(files[0], "d/x.txt"), _source(files[1], "e/y.txt")])
+    (dst / "d").rename(tmp_path / "old-d")
+    (dst / "d").symlink_to(elsewhere)
+    results = side.commit_staged(staged)
+    assert isinstance(results[0], errors.ProviderError)
+    assert results[1] == staged[1].entry and (dst / "e" / "y.txt").read_text() == "y.txt"
+    assert _names(elsewhere) == []
+    assert not (tmp_path / "old-d" / "x.txt").exists()
+
+
+def test_a_batch_commit_into_a_removed_folder_fails_for_its_files_alone(tmp_path: Path, path_kind: str) -> None:
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / n, n) for n in ("x.txt", "y.txt", "z.txt")]
+    (dst / "gone").mkdir(parents=True)
+    side = LocalSide(dst)
+    staged = _staged_batch(side, [_source(files[0], "gone/x.txt"), _source(files[1], "gone/y.txt"),
+                                  _source(files[2], "z.txt")])
+    import shutil
+
+    shutil.rmtree(dst / "gone")
+    results = side.commit_staged(staged)
+    assert isinstance(results[0], errors.NotFound) and isinstance(results[1], errors.NotFound)
+    assert results[2] == staged[2].entry
+    assert _names(dst) == ["z.txt"]
 
 
 def test_a_file_written_to_while_it_is_copied_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,19 +128,35 @@ def fdatasync_path(path: str) -> None:
 def syncfs(path: str | os.PathLike[str]) -> None:
     """Flush the whole filesystem holding `path`: one call makes a batch of
     staged files durable, where an fsync per file costs milliseconds each."""
-    global _libc
-    if _libc is None:
-        import ctypes
-
-        # the C library is already in the process (find_library would run /sbin/ldconfig -p)
-        _libc = ctypes.CDLL(None, use_errno=True)
+    fn = _syncfs_fn()
     fd = os.open(path, os.O_RDONLY)
     try:
-        fn = getattr(_libc, "syncfs", None)
         if fn is None or fn(fd) != 0:
             os.sync()
     finally:
         os.close(fd)
+
+
+def _syncfs_fn() -> Any:
+    """syncfs(fd) -> 0 or not: the staging module's (built by the install),
+    else the C library's through ctypes; None where neither has it."""
+    global _libc
+    if _libc is None:
+        fn = None
+        if os.environ.get("SYNCAGENT_NATIVE", "1") != "0":
+            try:
+                from syncagent.native import _stage  # type: ignore[attr-defined]
+            except ImportError:
+                pass
+            else:
+                fn = getattr(_stage, "syncfs", None)
+        if fn is None:
+            import ctypes
+
+            # the C library is already in the process (find_library would run /sbin/ldconfig -p)
+            fn = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
+        _libc = [fn]
+    return _libc[0]
 
 
 def map_oserror(exc: OSError, path: str | None = None) -> errors.ProviderError:

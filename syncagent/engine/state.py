@@ -37,6 +37,28 @@ TIMEOUT = 10         # seconds a statement waits for another connection's lock (
 # that reads first never fails with SQLITE_BUSY on a stale snapshot (WAL) but
 # waits its turn under busy_timeout like any writer (several pairs, one file).
 WRITE = "IMMEDIATE"
+# The tables of a new file as the peewee models (state_schema.py) create them, so a
+# first run makes its file without importing peewee (~45 ms of a run that copies
+# 10,000 files in under a second); test_state_store checks the two are the same.
+NEW_FILE_SQL = (
+    'CREATE TABLE "meta" ("key" TEXT NOT NULL PRIMARY KEY, "value" TEXT NOT NULL)',
+    'CREATE TABLE "pair" ("id" INTEGER NOT NULL PRIMARY KEY, "local" TEXT NOT NULL, "remote" TEXT NOT NULL, '
+    '"created" REAL NOT NULL, "last_sync" REAL)',
+    'CREATE UNIQUE INDEX "pairrow_local_remote" ON "pair" ("local", "remote")',
+    'CREATE TABLE "base" ("pair" INTEGER NOT NULL, "path" TEXT NOT NULL, "kind" TEXT NOT NULL, '
+    '"size" INTEGER NOT NULL, "mtime_ns" INTEGER NOT NULL, "ino" INTEGER NOT NULL, "hash" TEXT, '
+    '"rrev" TEXT NOT NULL, "rid" TEXT, "rhash" TEXT, "rsize" INTEGER NOT NULL, "rmtime_ns" INTEGER NOT NULL, '
+    'PRIMARY KEY ("pair", "path")) WITHOUT ROWID',
+    'CREATE TABLE "cursor" ("pair" INTEGER NOT NULL PRIMARY KEY, "cursor" TEXT NOT NULL)',
+    'CREATE TABLE "journal" ("id" INTEGER NOT NULL PRIMARY KEY, "pair" INTEGER NOT NULL, "op" TEXT NOT NULL, '
+    '"path" TEXT NOT NULL, "detail" TEXT NOT NULL, "started" REAL NOT NULL)',
+    'CREATE INDEX "journalrow_pair" ON "journal" ("pair")',
+    'CREATE TABLE "provider_state" ("pair" INTEGER NOT NULL, "key" TEXT NOT NULL, "value" TEXT NOT NULL, '
+    'PRIMARY KEY ("pair", "key")) WITHOUT ROWID',
+    'CREATE TABLE "hash_cache" ("pair" INTEGER NOT NULL, "path" TEXT NOT NULL, "kind" TEXT NOT NULL, '
+    '"size" INTEGER NOT NULL, "mtime_ns" INTEGER NOT NULL, "ino" INTEGER NOT NULL, "value" TEXT NOT NULL, '
+    'PRIMARY KEY ("pair", "path")) WITHOUT ROWID',
+)
 BASE_COLUMNS = ("kind", "size", "mtime_ns", "ino", "hash", "rrev", "rid", "rhash", "rsize", "rmtime_ns")
 
 
@@ -168,10 +190,24 @@ class Store:
         self._provider_states: dict[int, PairState] = {}
         self.db = Connections(self.path)
         with usable(self.path):
-            if self._stored_version() != SCHEMA_VERSION:
-                from syncagent.engine import state_schema  # peewee: only for a new or older file
+            version = self._stored_version()
+            if version is None:
+                version = self._create()
+            if version != SCHEMA_VERSION:
+                from syncagent.engine import state_schema  # peewee: only for an older (or newer) file
 
                 state_schema.create_or_migrate(self.path, SCHEMA_VERSION)
+
+    def _create(self) -> int | None:
+        """Make the tables of a new file; returns the version found once
+        under the write lock (another process may have made them first)."""
+        with self.db.atomic(WRITE) as conn:
+            if self._has_meta():
+                return self._stored_version()   # made meanwhile (a missing version: state_schema says damaged)
+            for sql in NEW_FILE_SQL:
+                conn.execute(sql)
+            conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        return SCHEMA_VERSION
 
     def close(self) -> None:
         """Close this thread's connection (each thread that used the store closes its own)."""
@@ -187,10 +223,12 @@ class Store:
             raise damaged(self.path, sqlite3.DatabaseError("its schema version is missing"))
         return version
 
+    def _has_meta(self) -> bool:
+        return self._sql("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone() is not None
+
     def _stored_version(self) -> int | None:
         """The file's schema version; None for a new file (no meta table yet)."""
-        found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        if self._sql(found).fetchone() is None:
+        if not self._has_meta():
             return None
         row = self._sql("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return None if row is None else int(row[0])

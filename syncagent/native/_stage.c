@@ -469,7 +469,20 @@ done:
     return out;
 }
 
+/* syncfs(fd) -> 0 or errno, the GIL released: the flush of a batch without loading ctypes for it. */
+static PyObject *syncfs_fd(PyObject *self, PyObject *args) {
+    (void)self;
+    int fd, rc;
+    if (!PyArg_ParseTuple(args, "i:syncfs", &fd))
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    rc = syncfs(fd) == 0 ? 0 : errno;
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLong(rc);
+}
+
 static PyMethodDef methods[] = {
+    {"syncfs", syncfs_fd, METH_VARARGS, "syncfs(fd) -> 0 or errno"},
     {"stage_copies", stage_copies, METH_VARARGS,
      "stage_copies([(source, folder|None, dir_fd, dir_dev, dir_ino, tmp, size, mtime_ns, ino, set_mtime)], "
      "threads) -> [(status, size|errno, mtime_ns, ino)]"},

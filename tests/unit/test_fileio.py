@@ -13,17 +13,32 @@ import pytest
 from syncagent import fileio
 
 
-def test_syncfs_finds_the_c_library_without_running_a_program(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("native", ["1", "0"])
+def test_syncfs_finds_its_call_without_running_a_program(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         native: str) -> None:
+    """The staging module's syncfs where it is built, else the C library's
+    through ctypes, found without ldconfig; either flushes."""
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("ctypes.util.find_library runs /sbin/ldconfig -p: a first sync paid for it")
 
+    monkeypatch.setenv("SYNCAGENT_NATIVE", native)
     monkeypatch.setattr(fileio, "_libc", None)
     monkeypatch.setattr(ctypes.util, "find_library", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "sync", lambda: synced.append(1))
     (tmp_path / "staged").write_bytes(b"x")
     fileio.syncfs(tmp_path)
-    assert fileio._libc is not None and hasattr(fileio._libc, "syncfs")
+    fn = fileio._syncfs_fn()
+    assert fn is not None and synced == [], "syncfs itself ran, not the whole machine's sync"
+    try:
+        from syncagent.native import _stage  # type: ignore[attr-defined]
+    except ImportError:
+        _stage = None
+    if native == "1" and _stage is not None:
+        assert fn is _stage.syncfs
+    else:
+        assert isinstance(fn, ctypes._CFuncPtr)   # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("kernel", [True, False])

@@ -119,6 +119,55 @@ def test_a_migrated_file_has_the_schema_of_a_new_one(tmp_path: Path, version: in
     assert _schema(tmp_path / "old/state.db") == _schema(tmp_path / "new/state.db")
 
 
+def _master(path: Path) -> list[tuple[str, str, str, str | None]]:
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"), key=str)
+    finally:
+        conn.close()
+
+
+def test_a_new_file_is_made_as_the_models_make_it_without_importing_them(tmp_path: Path) -> None:
+    """Store makes a new file from NEW_FILE_SQL: the very statements the models
+    issue (same tables, indexes and their names), and peewee is not imported."""
+    _models_made(tmp_path / "models").close()
+    probe = ("import sys; from pathlib import Path; from syncagent.engine.state import Store; "
+             f"Store(Path({str(tmp_path / 'raw')!r})).close(); print('peewee' in sys.modules)")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+    assert _master(tmp_path / "raw/state.db") == _master(tmp_path / "models/state.db")
+    store = Store(tmp_path / "raw")
+    try:
+        assert store.schema_version() == state.SCHEMA_VERSION
+    finally:
+        store.close()
+
+
+def test_two_stores_opening_one_new_file_at_once_make_it_once(tmp_path: Path) -> None:
+    errors: list[BaseException] = []
+
+    def open_close() -> None:
+        try:
+            Store(tmp_path).close()
+        except BaseException as exc:   # the test reports any
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_close) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    store = Store(tmp_path)
+    try:
+        assert store.schema_version() == state.SCHEMA_VERSION
+    finally:
+        store.close()
+
+
 def test_a_file_without_its_schema_version_is_damaged(tmp_path: Path) -> None:
     Store(tmp_path).close()
     conn = sqlite3.connect(tmp_path / "state.db")

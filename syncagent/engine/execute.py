@@ -9,6 +9,7 @@ that is behind, never ahead, of the disk: the next run converges.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import threading
@@ -38,7 +39,18 @@ if TYPE_CHECKING:   # (names for the type checker only: no typing import at run 
 # (as git does) so the next run compares content instead of trusting metadata.
 RACY_NS = 50_000_000
 _SMALL = 1 << 20     # a file read in one piece (fileio.copy_into): no progress wrapper around it
-BATCH_FILES = 4096
+
+
+def _batch_files() -> int:
+    """Files per transfer batch: SYNCAGENT_BATCH_FILES where set (the kill
+    tests cut a small run into many batches), else 4096."""
+    try:
+        return max(1, int(os.environ.get("SYNCAGENT_BATCH_FILES", "")))
+    except ValueError:
+        return 4096
+
+
+BATCH_FILES = _batch_files()
 BATCH_BYTES = 512 << 20
 
 
@@ -127,6 +139,34 @@ class _Counter:
         return self  # type: ignore[return-value]
 
 
+class _Ahead:
+    """A batch being staged on a thread of its own while the one before it is
+    committed (the copies run in C with the GIL released, the commit and its
+    bookkeeping in Python): result() waits for it and passes on its error."""
+
+    def __init__(self, details: list[str], row: int, stage: Callable[[], list[Staged | None]]) -> None:
+        self.details, self.row = details, row
+        self._stage = stage
+        self._staged: list[Staged | None] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="stage-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._staged = self._stage()
+        except BaseException as exc:   # handed to the caller's thread by result()
+            self._error = exc
+
+    def result(self) -> list[Staged | None]:
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._staged is not None
+        return self._staged
+
+
 class Executor:
     def __init__(self, ctx: Context, plan: Plan) -> None:
         self.ctx = ctx
@@ -136,6 +176,7 @@ class Executor:
         self.base = plan.base
         self.upserts: list[tuple[str, Base]] = []
         self.deletes: list[str] = []
+        self._shared = threading.Lock()   # the summary and the base rows, written by staging threads too
 
     # ---- helpers -------------------------------------------------------------
     def _remote_target(self, path: str) -> str:
@@ -163,6 +204,10 @@ class Executor:
                 self.ctx.own_writes.wrote(p)
 
     def _fail(self, action: Action, exc: BaseException) -> None:
+        with self._shared:     # staging threads and the committing one count into one summary
+            self._count_failure(action, exc)
+
+    def _count_failure(self, action: Action, exc: BaseException) -> None:
         s = self.ctx.summary
         if isinstance(exc, errors.Conflict | errors.NotFound) and action.op in (Op.UPLOAD, Op.DOWNLOAD):
             s.changed_during_run += 1
@@ -174,8 +219,9 @@ class Executor:
 
     def _flush_base(self) -> None:
         if self.upserts or self.deletes:
-            self.ctx.store.write_base(self.ctx.pair, self.upserts, self.deletes)
-            self.upserts, self.deletes = [], []
+            with self._shared:     # a staging thread may record a row meanwhile: it goes with the next write
+                upserts, deletes, self.upserts, self.deletes = self.upserts, self.deletes, [], []
+            self.ctx.store.write_base(self.ctx.pair, upserts, deletes)
             self.ctx.remote.batch_committed()
             crashpoint.point("base-written")
 
@@ -335,10 +381,36 @@ class Executor:
             return
         total = sum(self._size(a) for a in todo)
         self.ctx.reporter.start_transfers(total)
-        for batch in self._batches(todo):
-            self._run_batch(batch)
-            self._flush_base()
-            self.ctx.store.journal_clear(self.ctx.pair)
+        batches = list(self._batches(todo))
+        ahead: _Ahead | None = None
+        try:
+            for k, batch in enumerate(batches):
+                if ahead is None:
+                    details, row = self._journal_intents(batch)
+                    staged = self._stage_batch(batch)
+                else:
+                    details, row, staged = ahead.details, ahead.row, ahead.result()
+                    ahead = None
+                # The next batch is staged (copied) while this one is flushed, committed and recorded:
+                # its intents are journaled first, as for any batch, and nothing of it is visible
+                # before its own flush and commit.
+                if k + 1 < len(batches) and self.ctx.remote.capabilities.stage_ahead and not self._stopping():
+                    ahead = self._stage_ahead(batches[k + 1])
+                try:
+                    rows = [row, *self._finish_batch(batch, staged, details)]
+                except BaseException:
+                    _abort(staged)      # what is not committed yet (a committed temp is gone already)
+                    raise
+                self._flush_base()
+                self.ctx.store.journal_clear(self.ctx.pair, rows)
+        finally:
+            if ahead is not None:   # an error on the way: the next batch's temps are thrown away
+                with contextlib.suppress(BaseException):   # the error already on its way is the one to report
+                    _abort(ahead.result())
+
+    def _stage_ahead(self, batch: list[Action]) -> _Ahead:
+        details, row = self._journal_intents(batch)
+        return _Ahead(details, row, lambda: self._stage_batch(batch))
 
     def _size(self, a: Action) -> int:
         if a.op is Op.UPLOAD:
@@ -366,7 +438,7 @@ class Executor:
             return journal.upload_intent(seen, self.remote_view.get(a.path), known)
         return journal.download_intent(self.remote_view[a.path], self.local_view.get(a.path))
 
-    def _expected(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> None:
+    def _expected(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> list[int]:
         """What each staged destination will hold once committed (see journal.py):
         the batch's intents again, as one row that supersedes the first."""
         entries = []
@@ -379,14 +451,19 @@ class Executor:
                 detail = journal.with_expected(detail, expected)
             entries.append((str(a.op), a.path, detail))
         if any_staged:
-            self.ctx.store.journal_add(self.ctx.pair, [journal.pack(entries, staged=True)])
+            return [self.ctx.store.journal_add_one(self.ctx.pair, journal.pack(entries, staged=True))]
+        return []
 
-    def _run_batch(self, batch: list[Action]) -> None:
+    def _journal_intents(self, batch: list[Action]) -> tuple[list[str], int]:
+        """The batch's intents as one journal row (before any of it is staged): its details and row id."""
         details = [self._intent(a) for a in batch]
-        self.ctx.store.journal_add(self.ctx.pair, [journal.pack(
-            [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)])])
-        staged = self._stage_batch(batch)
-        self._expected(batch, staged, details)
+        row = self.ctx.store.journal_add_one(self.ctx.pair, journal.pack(
+            [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)]))
+        return details, row
+
+    def _finish_batch(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> list[int]:
+        """Flush, commit and record a staged batch; the journal rows it added."""
+        rows = self._expected(batch, staged, details)
         crashpoint.point("staged")
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()
@@ -394,6 +471,7 @@ class Executor:
             self.ctx.remote.flush()
         crashpoint.point("flushed")
         self._commit_all(batch, staged)
+        return rows
 
     def _commit_all(self, batch: list[Action], staged: list[Staged | None]) -> None:
         """Each side renames its staged writes as one batch (a folder on this
@@ -477,8 +555,9 @@ class Executor:
             # taking both sides for changed (a conflict copy on every run of a growing file).
             # A row recorded within the racy window is confirmed by content next run: its hash is
             # that of the bytes sent (what the service holds), never one taken of the file before.
-            self._record(a.path, self.local_view[a.path], sent.entry, content_hash=sent.digest, trust_hash=False)
-            self.ctx.summary.changed_during_run += 1
+            with self._shared:
+                self._record(a.path, self.local_view[a.path], sent.entry, content_hash=sent.digest, trust_hash=False)
+                self.ctx.summary.changed_during_run += 1
             self.ctx.reporter.info(f"changed while it was sent, the newer version goes next run: {a.path}")
             return None
         except (errors.ProviderError, OSError) as exc:
@@ -665,6 +744,13 @@ class Executor:
         if now is not None:
             self.ctx.reporter.action("touch local", a.path)
             self._record(a.path, now, r)
+
+
+def _abort(staged: list[Staged | None]) -> None:
+    for s in staged:
+        if s is not None:
+            with contextlib.suppress(errors.ProviderError, OSError):   # a temp left: the next run's cleanup
+                s[0].abort()
 
 
 def _spelled(path: str, name: str) -> str:

@@ -354,7 +354,11 @@ class LocalSide:
         syncfs (an fsync per file costs a journal commit each; syncfs also
         writes out whatever else is dirty on the filesystem, which for one
         file of the agent's partial run would cost more than the file)."""
-        staged, self._unflushed = self._unflushed, set()
+        staged = set(self._unflushed)   # a copy: the next batch's staging thread may add to it meanwhile
+        self._flush(staged)
+        self._unflushed.difference_update(staged)
+
+    def _flush(self, staged: set[tuple[str, str]]) -> None:
         if len(staged) <= FSYNC_EACH_UP_TO:
             try:
                 for head, tmp in staged:

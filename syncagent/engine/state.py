@@ -16,7 +16,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -420,8 +420,22 @@ class Store:
         cur = self._sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
         return [(str(op), str(path), str(detail)) for op, path, detail in cur]
 
-    def journal_clear(self, pair: int) -> None:
-        self._sql("DELETE FROM journal WHERE pair = ?", (pair,))
+    def journal_add_one(self, pair: int, entry: tuple[str, str, str]) -> int:
+        """journal_add for one row; its id (for journal_clear)."""
+        op, path, detail = entry
+        with self.db.atomic(WRITE) as conn:
+            cur = conn.execute("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
+                               (pair, op, path, detail, time.time()))
+            return int(cur.lastrowid or 0)
+
+    def journal_clear(self, pair: int, rows: Sequence[int] | None = None) -> None:
+        """Forget the pair's journal: every row, or only `rows` (a batch done
+        while the next one's intents are already written)."""
+        if rows is None:
+            self._sql("DELETE FROM journal WHERE pair = ?", (pair,))
+        elif rows:
+            marks = ",".join("?" * len(rows))
+            self._sql(f"DELETE FROM journal WHERE pair = ? AND id IN ({marks})", (pair, *rows))
 
     def info(self) -> dict[str, Any]:
         return {"path": str(self.path), "schema_version": self.schema_version()}

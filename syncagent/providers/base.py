@@ -184,6 +184,9 @@ class Capabilities:
     # it the engine sorts the listing itself before merging it with the local scan and the base.
     sorted_listing: bool = False
     quota: bool = False
+    # A batch may be staged on another thread while the batch before it is flushed, committed and
+    # recorded (its flush, commit_staged and batch_committed run meanwhile on the engine's thread).
+    stage_ahead: bool = False
 
     def __init__(self, hash_kind: str | None = None, delta: bool = False,
                  delta_hash: Literal["blake2", "md4"] = "blake2", server_move: bool = True, server_copy: bool = False,
@@ -191,7 +194,7 @@ class Capabilities:
                  set_mtime: bool = False, ids: bool = False, case_insensitive: bool = False, forbidden_chars: str = "",
                  max_name_length: int = 255, max_path_length: int | None = None, mtime_precision_ns: int = 1,
                  expensive_bytes: bool = True, links: bool = False, transfers: int = 4, mtime_revs: bool = False,
-                 sorted_listing: bool = False, quota: bool = False) -> None:
+                 sorted_listing: bool = False, quota: bool = False, stage_ahead: bool = False) -> None:
         _set(self, "hash_kind", hash_kind)
         _set(self, "delta", delta)
         _set(self, "delta_hash", delta_hash)
@@ -211,6 +214,7 @@ class Capabilities:
         _set(self, "mtime_revs", mtime_revs)
         _set(self, "sorted_listing", sorted_listing)
         _set(self, "quota", quota)
+        _set(self, "stage_ahead", stage_ahead)
 
     __repr__ = fields_repr
     __eq__ = fields_eq

@@ -27,7 +27,7 @@ class LocalProvider(LocalSide, Provider):
     capabilities = Capabilities(
         hash_kind="sha256", delta=True, server_move=True, server_copy=True, set_mtime=True,
         ids=True, expensive_bytes=False, quota=True, transfers=1, mtime_revs=True, links=True,
-        sorted_listing=True,
+        sorted_listing=True, stage_ahead=True,
     )
 
     def attach(self, pair: PairContext) -> None:

@@ -55,3 +55,24 @@ def test_kill_then_rerun_converges(tmp_path: Path, point: str, n: int) -> None:
     assert not [p for p in lt if ".syncagent-" in p], "temp files left behind"
     again = sync_cli(local, remote, state, "--json")
     assert '"uploaded": 0' in again.stdout and '"downloaded": 0' in again.stdout, again.stdout
+
+
+# Batches of 4 files: each batch is staged on a thread while the one before it
+# is flushed, committed and recorded (execute._Ahead), so the kill lands with
+# one batch half committed and the next one's temps and intents on disk.
+AHEAD_POINTS = [("staged", 2), ("flushed", 2), ("committed", 5), ("committed", 11), ("base-written", 4)]
+
+
+@pytest.mark.parametrize(("point", "n"), AHEAD_POINTS)
+def test_kill_while_the_next_batch_is_staged_then_rerun_converges(tmp_path: Path, point: str, n: int) -> None:
+    local, remote, state, unsynced = _scenario(tmp_path)
+    crashed = sync_cli(local, remote, state, env={"SYNCAGENT_CRASH_AT": f"{point}:{n}", "SYNCAGENT_BATCH_FILES": "4"})
+    assert crashed.returncode == -9, f"the crash point {point}:{n} was not reached:\n{crashed.stdout}"
+    done = sync_cli(local, remote, state, env={"SYNCAGENT_BATCH_FILES": "4"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    lt, rt = tree(local), tree(remote)
+    assert lt == rt, f"sides differ: {set(lt) ^ set(rt)}"
+    assert unsynced <= set(lt.values()), "an unsynced version was lost"
+    assert not [p for p in lt if ".syncagent-" in p], "temp files left behind"
+    again = sync_cli(local, remote, state, "--json")
+    assert '"uploaded": 0' in again.stdout and '"downloaded": 0' in again.stdout, again.stdout

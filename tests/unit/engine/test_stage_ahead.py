@@ -1,0 +1,153 @@
+"""A batch staged on a thread while the one before it is committed
+(execute._Ahead, for a provider declaring `stage_ahead`): the same result as
+one batch after the other, the journal keeps the next batch's intents while
+the one before is cleared, and an error on either side leaves no temp."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from syncagent.engine import execute
+from syncagent.engine.report import Reporter, Summary
+from syncagent.engine.state import Store
+from syncagent.engine.sync import Engine, SyncOptions
+from syncagent.providers.base import LocalSource, RemoteEntry, StagedWrite
+from syncagent.providers.local import LocalProvider
+from tests.helpers import age_files, tree, write
+
+
+def _sync(local: Path, provider: LocalProvider, store: Store) -> Summary:
+    return Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO())).sync()
+
+
+def _temps(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(".syncagent-")]
+
+
+class Watched(LocalProvider):
+    """Notes which threads stage and what the journal holds at each commit."""
+
+    def __init__(self, root: Path, store: Store, pair: list[int]) -> None:
+        super().__init__(root)
+        self.store, self.pair_box = store, pair
+        self.stagers: set[str] = set()
+        self.journal_at_commit: list[int] = []
+        self.fail_staging_at = 0
+        self.stagings = 0
+
+    def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception]:
+        self.stagers.add(threading.current_thread().name)
+        self.stagings += 1
+        if self.stagings == self.fail_staging_at:
+            raise RuntimeError("staging broke")
+        return super().stage_copies(sources)
+
+    def commit_staged(self, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
+        self.journal_at_commit.append(len(self.store.journal(self.pair_box[0])))
+        return super().commit_staged(writes)
+
+
+@pytest.fixture
+def small_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(execute, "BATCH_FILES", 7)
+
+
+def _files(local: Path, n: int) -> None:
+    for i in range(n):
+        write(local / f"d{i % 4}" / f"f{i:03}.txt", f"file {i} " * (i + 1))
+    age_files(local)
+
+
+def test_batches_staged_ahead_give_what_one_after_the_other_gives(tmp_path: Path, small_batches: None) -> None:
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 40)
+    store = Store(tmp_path / "s")
+    try:
+        provider = Watched(remote, store, [0])
+        engine = Engine(local, provider, "x", store, SyncOptions(), Reporter(out=io.StringIO()))
+        provider.pair_box[0] = engine.pair
+        first = engine.sync()
+        assert first.uploaded == 40 and first.errors == 0 and first.exit_code == 0
+        assert "stage-ahead" in provider.stagers, "later batches are staged on the stage-ahead thread"
+        # at each commit: this batch's two rows (intents, then what is expected) and, but for the
+        # last batch, the next batch's intents, written before it began to stage
+        assert provider.journal_at_commit == [3] * 5 + [2]
+        assert store.journal(engine.pair) == []
+        assert len(store.load_base(engine.pair)) == 44      # 40 files and their 4 folders
+        again = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert tree(local) == tree(remote) and not _temps(remote)
+    assert again.uploaded == 0 and again.downloaded == 0 and again.conflicts == 0
+
+
+def test_a_provider_that_does_not_declare_it_stages_one_batch_after_the_other(
+        tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    from syncagent.providers.base import Capabilities
+
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 20)
+    store = Store(tmp_path / "s")
+    try:
+        provider = Watched(remote, store, [0])
+        caps = {**{k: getattr(LocalProvider.capabilities, k) for k in ("hash_kind", "delta", "set_mtime", "ids",
+                                                                       "mtime_revs", "sorted_listing")},
+                "stage_ahead": False, "transfers": 1, "expensive_bytes": False}
+        monkeypatch.setattr(provider, "capabilities", Capabilities(**caps))
+        summary = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert summary.uploaded == 20 and provider.stagers == {threading.current_thread().name}
+    assert tree(local) == tree(remote)
+
+
+def test_an_error_while_the_next_batch_stages_fails_the_run_and_leaves_no_temp(tmp_path: Path,
+                                                                               small_batches: None) -> None:
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 30)
+    store = Store(tmp_path / "s")
+    try:
+        provider = Watched(remote, store, [0])
+        provider.fail_staging_at = 3
+        with pytest.raises(RuntimeError, match="staging broke"):
+            _sync(local, provider, store)
+        assert not _temps(remote), "the batches staged ahead are thrown away"
+        provider.fail_staging_at = 0
+        again = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert again.errors == 0 and again.conflicts == 0
+    assert tree(local) == tree(remote) and not _temps(remote)
+
+
+def test_an_error_while_a_batch_commits_throws_away_the_batch_staged_ahead(
+        tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 30)
+    store = Store(tmp_path / "s")
+    try:
+        provider = Watched(remote, store, [0])
+        real = LocalProvider.commit_staged
+        calls: list[int] = []
+
+        def broken(self: LocalProvider, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
+            calls.append(1)
+            if len(calls) == 2:
+                raise OSError(5, "disk gone")
+            return real(self, writes)
+
+        monkeypatch.setattr(LocalProvider, "commit_staged", broken)
+        with pytest.raises(OSError, match="disk gone"):
+            _sync(local, provider, store)
+        assert not _temps(remote), "the batch staged ahead is thrown away"
+        monkeypatch.setattr(LocalProvider, "commit_staged", real)
+        again = _sync(local, provider, store)
+    finally:
+        store.close()
+    assert again.errors == 0 and again.conflicts == 0
+    assert tree(local) == tree(remote) and not _temps(remote)

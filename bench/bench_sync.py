@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import syncagent
@@ -93,7 +95,8 @@ def warm(root: Path) -> None:
             p.read_bytes()
 
 
-def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: bool) -> dict[str, dict[str, Run]]:
+def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: bool,
+               pristine: bool = False) -> dict[str, dict[str, Run]]:
     results: dict[str, dict[str, Run]] = {}
     with tempfile.TemporaryDirectory(prefix="syncagent-bench-") as tmp:
         base = Path(tmp)
@@ -115,6 +118,8 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
                 work.mkdir()
                 (work / "dst").mkdir()
                 initial[name].append(timed(tools(work)[name](src, work / "dst"), env=env_for(name, work)))
+        if pristine and not big:
+            results["initial-pristine"] = pristine_initial(base, src, names, repeat)
         for name in names:
             work = base / f"work-{name}"
             make = tools(work)[name]
@@ -135,6 +140,46 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
                     changes[name].append(timed(make(src, work / "dst"), env=env_for(name, work)))
             results["changes"] = {n: median(v) for n, v in changes.items()}
     return results
+
+
+def can_make_file_systems() -> bool:
+    return (hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("mkfs.ext4") is not None
+            and shutil.which("mount") is not None and Path("/dev/loop-control").exists())
+
+
+@contextlib.contextmanager
+def fresh_file_system(base: Path, src: Path) -> Iterator[Path]:
+    """A new ext4 (no journal, mounted with discard: as this machine's root) on
+    a loop device, holding a copy of `src` written out to it: no inode in it was
+    ever freed, whatever ran on the machine before."""
+    image, mount = base / "fs.img", base / "mnt"
+    mount.mkdir(exist_ok=True)
+    size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
+    with open(image, "wb") as f:
+        f.truncate(max(1 << 30, 8 * size))
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", str(image)], check=True)
+    subprocess.run(["mount", "-o", "loop,discard", str(image), str(mount)], check=True)
+    try:
+        shutil.copytree(src, mount / "src")
+        os.sync()
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+        image.unlink()
+
+
+def pristine_initial(base: Path, src: Path, names: list[str], repeat: int) -> dict[str, Run]:
+    """W1 again, each run on a file system made for it (round-robin): the
+    tools' own work, without the kernel's scan past recently freed inodes
+    that /tmp carries from whatever was deleted in the minutes before."""
+    runs: dict[str, list[Run]] = {n: [] for n in names}
+    for r in range(repeat):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            with fresh_file_system(base, src) as fs:
+                work = fs / "work"
+                (work / "dst").mkdir(parents=True)
+                runs[name].append(timed(tools(work)[name](fs / "src", work / "dst"), env=env_for(name, work)))
+    return {n: median(v) for n, v in runs.items()}
 
 
 def default_cache() -> Path:
@@ -215,6 +260,8 @@ def parser() -> argparse.ArgumentParser:
                     "(default $XDG_CACHE_HOME/syncagent-bench)")
     ap.add_argument("--only-huge", action="store_true", help="run W7 alone (its own section of docs/benchmarks.md)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    ap.add_argument("--pristine", action="store_true", help="W1 once more, each run on an ext4 made for it "
+                    "(as root, with mkfs.ext4 and loop devices)")
     return ap
 
 
@@ -226,12 +273,18 @@ def main() -> None:
     if args.only_huge:
         return
     load_before = os.getloadavg()[0]
-    small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False)
+    if args.pristine and not can_make_file_systems():
+        raise SystemExit("--pristine needs root, mkfs.ext4, mount and loop devices")
+    small = bench_tree(args.files, 100, args.repeat, 1024, 16384, big=False, pristine=args.pristine)
     large = bench_tree(args.big, 1000, max(3, args.repeat // 2), 100, 2000, big=True) if args.big else {}
-    body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}`; "
+    flags = " --pristine" if args.pristine else ""
+    body = [f"`python -m bench.bench_sync --repeat {args.repeat} --files {args.files} --big {args.big}{flags}`; "
             "local folder to local folder; each tool keeps its own destination and state; "
             f"load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores, shared).", ""]
     body.append(table(f"W1 initial sync, {args.files:,} files of 1-16 KiB in 100 folders", small["initial"]))
+    if "initial-pristine" in small:
+        body.append(table("W1 again, each run on an ext4 made for it (no inode freed before it)",
+                          small["initial-pristine"]))
     body.append(table("W2 no-op re-sync of that tree", small["noop"]))
     body.append(table("W3 1 % modified + 100 added + 100 deleted", small["changes"]))
     if large:

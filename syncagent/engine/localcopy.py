@@ -139,7 +139,7 @@ def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) 
     root_fd = side._root_fd()
     folders: dict[str, _Folder] = {}
     owned: list[int] = []
-    jobs: list[tuple[bytes, bytes | None, int, int, int, bytes, int, int, int, bool]] = []
+    jobs: list[tuple[str, bytes | None, int, int, int, str, int, int, int, bool]] = []
     placed: list[tuple[int, str, str]] = []
     try:
         for i, src in enumerate(sources):
@@ -155,7 +155,7 @@ def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) 
                     results[i] = exc
                     continue
             tmp = side.temp_for(name)
-            jobs.append((os.fsencode(src.source), folder[1], folder[0], folder[2], folder[3], os.fsencode(tmp),
+            jobs.append((src.source, folder[1], folder[0], folder[2], folder[3], tmp,   # (encoded by the module)
                          src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
             placed.append((i, head, tmp))
         with _early_flush(side, len(jobs) > FSYNC_EACH_UP_TO):
@@ -192,7 +192,7 @@ def _commit_batch(side: LocalSide, module: ModuleType, writes: Sequence[StagedWr
     root_fd = side._root_fd()
     folders: dict[str, _Folder | None] = {}
     owned: list[int] = []
-    jobs: list[tuple[bytes | None, int, int, int, bytes, bytes, bool]] = []
+    jobs: list[tuple[bytes | None, int, int, int, str, str, bool]] = []
     placed: list[int] = []
     try:
         for i, w in enumerate(writes):
@@ -209,8 +209,7 @@ def _commit_batch(side: LocalSide, module: ModuleType, writes: Sequence[StagedWr
             if folder is None:
                 continue
             name = side.disk_rel(w.path).rpartition("/")[2]
-            jobs.append((folder[1], folder[0], folder[2], folder[3], os.fsencode(w.tmp), os.fsencode(name),
-                         w.expect is None))
+            jobs.append((folder[1], folder[0], folder[2], folder[3], w.tmp, name, w.expect is None))
             placed.append(i)
         done = module.commit_renames(jobs, THREADS) if jobs else []
     finally:

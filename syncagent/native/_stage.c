@@ -192,11 +192,14 @@ static int parse_job(PyObject *item, job_t *j, PyObject **keep) {
     PyObject *source, *folder, *tmp;
     int set_mtime;
     unsigned long long dev, dino;
-    if (!PyArg_ParseTuple(item, "O!OiKKO!LLKp:job", &PyBytes_Type, &source, &folder, &j->dir_fd, &dev, &dino,
-                          &PyBytes_Type, &tmp, &j->size, &j->mtime_ns, &j->ino, &set_mtime))
+    /* the source and the temp: str (encoded here as os.fsencode does) or bytes; new references */
+    if (!PyArg_ParseTuple(item, "O&OiKKO&LLKp:job", PyUnicode_FSConverter, &source, &folder, &j->dir_fd, &dev,
+                          &dino, PyUnicode_FSConverter, &tmp, &j->size, &j->mtime_ns, &j->ino, &set_mtime))
         return -1;
     if (folder != Py_None && !PyBytes_Check(folder)) {
         PyErr_SetString(PyExc_TypeError, "job: the folder is bytes or None");
+        Py_DECREF(source);
+        Py_DECREF(tmp);
         return -1;
     }
     j->source = PyBytes_AS_STRING(source);
@@ -210,9 +213,7 @@ static int parse_job(PyObject *item, job_t *j, PyObject **keep) {
     keep[0] = source;
     keep[1] = folder;
     keep[2] = tmp;
-    Py_INCREF(source);
     Py_INCREF(folder);
-    Py_INCREF(tmp);
     return 0;
 }
 
@@ -383,11 +384,14 @@ static int parse_rename(PyObject *item, rename_t *j, PyObject **keep) {
     PyObject *folder, *tmp, *name;
     unsigned long long dev, dino;
     int noreplace;
-    if (!PyArg_ParseTuple(item, "OiKKO!O!p:rename", &folder, &j->dir_fd, &dev, &dino, &PyBytes_Type, &tmp,
-                          &PyBytes_Type, &name, &noreplace))
+    /* the temp and the name: str (encoded here as os.fsencode does) or bytes; new references */
+    if (!PyArg_ParseTuple(item, "OiKKO&O&p:rename", &folder, &j->dir_fd, &dev, &dino, PyUnicode_FSConverter, &tmp,
+                          PyUnicode_FSConverter, &name, &noreplace))
         return -1;
     if (folder != Py_None && !PyBytes_Check(folder)) {
         PyErr_SetString(PyExc_TypeError, "rename: the folder is bytes or None");
+        Py_DECREF(tmp);
+        Py_DECREF(name);
         return -1;
     }
     j->folder = folder == Py_None ? NULL : PyBytes_AS_STRING(folder);
@@ -402,8 +406,6 @@ static int parse_rename(PyObject *item, rename_t *j, PyObject **keep) {
     keep[1] = tmp;
     keep[2] = name;
     Py_INCREF(folder);
-    Py_INCREF(tmp);
-    Py_INCREF(name);
     return 0;
 }
 
@@ -484,7 +486,7 @@ static PyObject *syncfs_fd(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"syncfs", syncfs_fd, METH_VARARGS, "syncfs(fd) -> 0 or errno"},
     {"stage_copies", stage_copies, METH_VARARGS,
-     "stage_copies([(source, folder|None, dir_fd, dir_dev, dir_ino, tmp, size, mtime_ns, ino, set_mtime)], "
+     "stage_copies([(source, folder|None, dir_fd, dir_dev, dir_ino, tmp, size, mtime_ns, ino, set_mtime)] (source and tmp: str or bytes), "
      "threads) -> [(status, size|errno, mtime_ns, ino)]"},
     {"commit_renames", commit_renames, METH_VARARGS,
      "commit_renames([(folder|None, dir_fd, dir_dev, dir_ino, tmp, name, noreplace)], threads) -> [status or -errno]"},

@@ -178,6 +178,21 @@ def test_a_batch_is_committed_at_once_across_folders(tmp_path: Path, path_kind: 
     assert calls == ([61] if path_kind == "native" else []), "the native path renames the whole batch in one call"
 
 
+def test_names_that_are_not_utf8_are_copied_and_committed_byte_for_byte(tmp_path: Path, path_kind: str) -> None:
+    """The module encodes the names as os.fsencode does (an undecodable byte
+    travels as its surrogate escape and comes back as the same byte)."""
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    (dst / "d").mkdir(parents=True)
+    raw = [b"caf\xe9.txt", b"plain.txt", "\u00e9t\u00e9.txt".encode()]
+    files = [write(src / os.fsdecode(name), name) for name in raw]
+    side = LocalSide(dst)
+    staged = _staged_batch(side, [_source(f, f"d/{f.name}") for f in files])
+    results = side.commit_staged(staged)
+    assert all(r == w.entry for r, w in zip(results, staged, strict=True))
+    assert sorted(os.listdir(os.fsencode(dst / "d"))) == sorted(raw)
+    assert all((dst / "d" / os.fsdecode(n)).read_bytes() == n for n in raw)
+
+
 def test_a_batch_commit_keeps_a_name_that_appeared_and_commits_the_rest(tmp_path: Path, path_kind: str) -> None:
     src, dst = tmp_path / "src", tmp_path / "dst"
     files = [write(src / "d" / f"f{i}.txt", f"ours {i}") for i in range(5)]

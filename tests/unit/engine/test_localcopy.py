@@ -340,3 +340,79 @@ def test_the_install_built_the_staging_module_where_it_can() -> None:
     if not (Path(sysconfig.get_paths()["include"], "Python.h").exists() and shutil.which("cc")):
         pytest.skip("no C compiler or Python headers here: the Python twin is the one that runs")
     assert localcopy.native() is not None, "a compiler and Python.h are here but `pip install` did not build _stage.c"
+
+
+# A libc `syscall` that refuses renameat2 as a file system without it does
+# (EINVAL), and passes every other call on: the native commit must fall back
+# to looking first and renaming plainly, with the same outcomes.
+_NO_RENAMEAT2 = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+long syscall(long number, ...) {
+    va_list ap;
+    va_start(ap, number);
+    long a[6];
+    for (int i = 0; i < 6; i++)
+        a[i] = va_arg(ap, long);
+    va_end(ap);
+    if (number == SYS_renameat2) {
+        static const char said[] = "renameat2 refused\n";
+        (void)!write(2, said, sizeof said - 1);
+        errno = EINVAL;
+        return -1;
+    }
+    long (*real)(long, ...) = (long (*)(long, ...))dlsym(RTLD_NEXT, "syscall");
+    return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
+"""
+
+_FALLBACK_PROBE = """
+import os, sys
+from pathlib import Path
+from syncagent import errors
+from syncagent.engine import localcopy
+from syncagent.engine.localside import LocalSide
+from syncagent.providers.base import LocalSource
+assert localcopy.native() is not None
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+files = sorted(src.iterdir())
+side = LocalSide(dst)
+sources = []
+for f in files:
+    st = f.stat()
+    sources.append(LocalSource(f.name, str(f), st.st_size, st.st_mtime_ns, st.st_ino, None))
+staged = side.stage_copies(sources)
+side.flush()
+(dst / "f2.txt").write_text("theirs")
+results = side.commit_staged(staged)
+print(" ".join("conflict" if isinstance(r, errors.Conflict) else "error" if isinstance(r, Exception) else "ok"
+               for r in results))
+"""
+
+
+def test_a_file_system_without_rename_noreplace_gets_a_look_then_a_plain_rename(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+    import sys
+
+    if localcopy.native() is None or not shutil.which("cc"):
+        pytest.skip("the native module or a C compiler is missing here")
+    (tmp_path / "shim.c").write_text(_NO_RENAMEAT2)
+    shim = tmp_path / "shim.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-o", str(shim), str(tmp_path / "shim.c"), "-ldl"], check=True)
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    for i in range(5):
+        write(src / f"f{i}.txt", f"ours {i}")
+    dst.mkdir()
+    env = {**os.environ, "LD_PRELOAD": str(shim)}
+    probe = subprocess.run([sys.executable, "-c", _FALLBACK_PROBE, str(src), str(dst)], env=env,
+                           capture_output=True, text=True, check=True)
+    assert probe.stderr.count("renameat2 refused") >= 1, "the shim refused renameat2: the plain way ran"
+    assert probe.stdout.split() == ["ok", "ok", "conflict", "ok", "ok"]
+    assert (dst / "f2.txt").read_text() == "theirs"
+    assert sorted(p.name for p in dst.iterdir()) == [f"f{i}.txt" for i in range(5)]
+    assert all((dst / f"f{i}.txt").read_text() == f"ours {i}" for i in (0, 1, 3, 4))

@@ -97,6 +97,23 @@ def usable(path: Path) -> Iterator[None]:
         raise damaged(path, exc) from exc
 
 
+def _pragma(conn: sqlite3.Connection, name: str, value: object) -> None:
+    """Set one pragma. Switching a new file to WAL takes an exclusive lock,
+    and SQLite answers "database is locked" at once, without its busy
+    timeout, when another connection is opening the same new file (the
+    agent's pairs start together on one state file): that one is retried
+    for as long as the busy timeout would have waited."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        try:
+            conn.execute(f"PRAGMA {name} = {value}")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.005)
+
+
 class _ThreadState(threading.local):
     conn: sqlite3.Connection | None = None
     depth = 0           # atomic() blocks open on this thread's connection
@@ -126,7 +143,7 @@ class Connections:
             conn = sqlite3.connect(self.path, timeout=TIMEOUT, isolation_level=None)
             try:
                 for name, value in PRAGMAS:
-                    conn.execute(f"PRAGMA {name} = {value}")
+                    _pragma(conn, name, value)
             except BaseException:
                 conn.close()
                 raise

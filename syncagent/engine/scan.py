@@ -280,7 +280,8 @@ def _read_folder_py(abs_dir: str, disk_prefix: str, rel_prefix: str, result: Sca
 def scan_paths(root: Path, paths: Iterable[str], rules: IgnoreRules | None = None) -> Scan:
     """Scan only some paths (and, for folders, what is below them): the
     agent's sync of a handful of dirty paths in a big tree. Their parent
-    folders are stat'ed too, so a new file in a new folder brings the folder."""
+    folders are stat'ed too, so a new file in a new folder brings the folder
+    (and a file standing where a parent folder is wanted shows as that file)."""
     result = Scan(root)
     wanted = set(paths)
     for p in list(wanted):
@@ -291,8 +292,10 @@ def scan_paths(root: Path, paths: Iterable[str], rules: IgnoreRules | None = Non
     parents = [q for q in result.entries if q not in wanted]
     result.entries.clear()
     for q in parents:
+        # a file where a parent folder was (kept: the plan must see it, e.g. to replace it
+        # by the other side's new folder, instead of planning a folder it cannot make there)
         e = stat_entry(root / q)
-        if e is not None and e.kind == DIR:
+        if e is not None:
             result.entries[q] = e
     for p in sorted(wanted):
         if result.is_skipped(p):

@@ -57,7 +57,15 @@ def scripts() -> list[str]:
 
 def command(name: str, full: bool, write: bool) -> list[str]:
     args = PLAN[name].full if full else PLAN[name].small
+    if full and name == "bench_sync" and _can_make_file_systems():
+        args = (*args, "--pristine")    # W1 once more on fresh file systems, as the documented run
     return [sys.executable, "-m", f"bench.{name}", *args, *(() if write else ("--no-write",))]
+
+
+def _can_make_file_systems() -> bool:
+    from bench.bench_sync import can_make_file_systems
+
+    return can_make_file_systems()
 
 
 def parser() -> argparse.ArgumentParser:

@@ -113,7 +113,7 @@ def file_hash(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-_libc: Any = None
+_syncfs_found: list[Any] | None = None     # [the syncfs function, or None], once looked up
 
 
 def fdatasync_path(path: str) -> None:
@@ -138,25 +138,22 @@ def syncfs(path: str | os.PathLike[str]) -> None:
 
 
 def _syncfs_fn() -> Any:
-    """syncfs(fd) -> 0 or not: the staging module's (built by the install),
+    """syncfs(fd) -> 0 or not: the staging module's where it is loaded
+    (engine/localcopy.native: built, of this version, SYNCAGENT_NATIVE not 0),
     else the C library's through ctypes; None where neither has it."""
-    global _libc
-    if _libc is None:
-        fn = None
-        if os.environ.get("SYNCAGENT_NATIVE", "1") != "0":
-            try:
-                from syncagent.native import _stage  # type: ignore[attr-defined]
-            except ImportError:
-                pass
-            else:
-                fn = getattr(_stage, "syncfs", None)
+    global _syncfs_found
+    if _syncfs_found is None:
+        from syncagent.engine import localcopy
+
+        module = localcopy.native()
+        fn = getattr(module, "syncfs", None)
         if fn is None:
             import ctypes
 
             # the C library is already in the process (find_library would run /sbin/ldconfig -p)
             fn = getattr(ctypes.CDLL(None, use_errno=True), "syncfs", None)
-        _libc = [fn]
-    return _libc[0]
+        _syncfs_found = [fn]
+    return _syncfs_found[0]
 
 
 def map_oserror(exc: OSError, path: str | None = None) -> errors.ProviderError:

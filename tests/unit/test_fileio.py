@@ -21,8 +21,11 @@ def test_syncfs_finds_its_call_without_running_a_program(tmp_path: Path, monkeyp
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("ctypes.util.find_library runs /sbin/ldconfig -p: a first sync paid for it")
 
+    from syncagent.engine import localcopy
+
     monkeypatch.setenv("SYNCAGENT_NATIVE", native)
-    monkeypatch.setattr(fileio, "_libc", None)
+    monkeypatch.setattr(localcopy, "_loaded", [])
+    monkeypatch.setattr(fileio, "_syncfs_found", None)
     monkeypatch.setattr(ctypes.util, "find_library", refuse)
     monkeypatch.setattr(subprocess, "Popen", refuse)
     synced: list[int] = []

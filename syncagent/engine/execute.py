@@ -451,13 +451,13 @@ class Executor:
                 detail = journal.with_expected(detail, expected)
             entries.append((str(a.op), a.path, detail))
         if any_staged:
-            return [self.ctx.store.journal_add_one(self.ctx.pair, journal.pack(entries, staged=True))]
+            return [self.ctx.store.journal_add(self.ctx.pair, journal.pack(entries, staged=True))]
         return []
 
     def _journal_intents(self, batch: list[Action]) -> tuple[list[str], int]:
         """The batch's intents as one journal row (before any of it is staged): its details and row id."""
         details = [self._intent(a) for a in batch]
-        row = self.ctx.store.journal_add_one(self.ctx.pair, journal.pack(
+        row = self.ctx.store.journal_add(self.ctx.pair, journal.pack(
             [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)]))
         return details, row
 

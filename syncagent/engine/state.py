@@ -426,19 +426,13 @@ class Store:
             self._sql("INSERT OR REPLACE INTO cursor (pair, cursor) VALUES (?, ?)", (pair, cursor))
 
     # ---- journal -----------------------------------------------------------
-    def journal_add(self, pair: int, entries: Iterable[tuple[str, str, str]]) -> None:
-        """Record what is about to be in flight (one transaction per batch)."""
-        now = time.time()
-        with self.db.atomic(WRITE) as conn:
-            conn.executemany("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",
-                             ((pair, op, path, detail, now) for op, path, detail in entries))
-
     def journal(self, pair: int) -> list[tuple[str, str, str]]:
         cur = self._sql("SELECT op, path, detail FROM journal WHERE pair = ?", (pair,))
         return [(str(op), str(path), str(detail)) for op, path, detail in cur]
 
-    def journal_add_one(self, pair: int, entry: tuple[str, str, str]) -> int:
-        """journal_add for one row; its id (for journal_clear)."""
+    def journal_add(self, pair: int, entry: tuple[str, str, str]) -> int:
+        """Record what is about to be in flight (a batch packed into one row,
+        journal.pack); the row's id, for journal_clear."""
         op, path, detail = entry
         with self.db.atomic(WRITE) as conn:
             cur = conn.execute("INSERT INTO journal (pair, op, path, detail, started) VALUES (?, ?, ?, ?, ?)",

@@ -15,9 +15,9 @@ def test_a_packed_batch_comes_back_whole_and_its_staged_row_wins(tmp_path: Path)
     store = Store(tmp_path)
     try:
         pair = store.pair_id("/l", "local:/r")
-        store.journal_add(pair, [journal.pack(first)])
+        store.journal_add(pair, journal.pack(first))
         assert sorted(journal.unpack(store.journal(pair))) == sorted(first)
-        store.journal_add(pair, [journal.pack(staged, staged=True)])
+        store.journal_add(pair, journal.pack(staged, staged=True))
         assert sorted(journal.unpack(store.journal(pair))) == sorted(staged)
     finally:
         store.close()

@@ -88,8 +88,11 @@ def test_every_store_query_runs_on_the_tables_the_models_create(tmp_path: Path) 
         assert store.cached_hash(other, "d/f", "sha256", 1, 2, 3) is None
         assert store.cached_hash(other, "new", "sha256", 1, 2, 3) == "y"
 
-        store.journal_add(pair, [("upload", "a", ""), ("delete", "b", "x")])
+        first = store.journal_add(pair, ("upload", "a", ""))
+        store.journal_add(pair, ("delete", "b", "x"))
         assert store.journal(pair) == [("upload", "a", ""), ("delete", "b", "x")]
+        store.journal_clear(pair, [first])
+        assert store.journal(pair) == [("delete", "b", "x")]
         store.journal_clear(pair)
         assert store.journal(pair) == []
 

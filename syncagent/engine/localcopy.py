@@ -136,24 +136,20 @@ _Folder = tuple[int, bytes | None, int, int]
 
 def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) -> list[StagedWrite | Exception]:
     results: list[StagedWrite | Exception | None] = [None] * len(sources)
-    root_fd = side._root_fd()
-    folders: dict[str, _Folder] = {}
-    owned: list[int] = []
     jobs: list[tuple[str, bytes | None, int, int, int, str, int, int, int, bool]] = []
     placed: list[tuple[int, str, str]] = []
+    folders = _Folders(side)
     try:
         for i, src in enumerate(sources):
             head, _, name = side.disk_rel(src.path).rpartition("/")
-            folder = folders.get(head)
-            if folder is None:
-                try:
-                    folder = folders[head] = _lend(side, root_fd, head, owned)
-                except OSError as exc:
-                    results[i] = map_oserror(exc, src.path)
-                    continue
-                except errors.ProviderError as exc:
-                    results[i] = exc
-                    continue
+            try:
+                folder = folders.lend(head)
+            except OSError as exc:
+                results[i] = map_oserror(exc, src.path)
+                continue
+            except errors.ProviderError as exc:
+                results[i] = exc
+                continue
             tmp = side.temp_for(name)
             jobs.append((src.source, folder[1], folder[0], folder[2], folder[3], tmp,   # (encoded by the module)
                          src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
@@ -161,8 +157,7 @@ def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) 
         with _early_flush(side, len(jobs) > FSYNC_EACH_UP_TO):
             done = module.stage_copies(jobs, THREADS)
     finally:
-        for fd in owned:
-            os.close(fd)
+        folders.close()
     for (i, head, tmp), (status, a, b, c) in zip(placed, done, strict=True):
         src = sources[i]
         if status == module.OK:
@@ -189,32 +184,23 @@ def _commit_batch(side: LocalSide, module: ModuleType, writes: Sequence[StagedWr
                   results: list[RemoteEntry | Exception | None]) -> None:
     """Fill `results` for the writes the native module renamed or refused;
     the rest (None) commit one by one."""
-    root_fd = side._root_fd()
-    folders: dict[str, _Folder | None] = {}
-    owned: list[int] = []
     jobs: list[tuple[bytes | None, int, int, int, str, str, bool]] = []
     placed: list[int] = []
+    folders = _Folders(side)
     try:
         for i, w in enumerate(writes):
             if type(w) is not LocalStaged or w.owner is not side or not (w.expect is None or w.expect is ANY):
                 continue
-            head = w.staged[0]
-            if head in folders:
-                folder = folders[head]
-            else:
-                try:
-                    folder = folders[head] = _lend(side, root_fd, head, owned)
-                except (OSError, errors.ProviderError):
-                    folder = folders[head] = None     # the per-file commit walks there and says why
-            if folder is None:
-                continue
+            try:
+                folder = folders.lend(w.staged[0])
+            except (OSError, errors.ProviderError):
+                continue    # the per-file commit walks there and says why
             name = side.disk_rel(w.path).rpartition("/")[2]
             jobs.append((folder[1], folder[0], folder[2], folder[3], w.tmp, name, w.expect is None))
             placed.append(i)
         done = module.commit_renames(jobs, THREADS) if jobs else []
     finally:
-        for fd in owned:
-            os.close(fd)
+        folders.close()
     unflushed = side._unflushed
     for i, status in zip(placed, done, strict=True):
         w = writes[i]
@@ -231,16 +217,35 @@ def _commit_batch(side: LocalSide, module: ModuleType, writes: Sequence[StagedWr
         # STALE: the folder was replaced since it was opened; LocalStaged.commit walks to it again
 
 
-def _lend(side: LocalSide, root_fd: int, head: str, owned: list[int]) -> _Folder:
-    """A folder's descriptor for the batch, with what the native check compares
-    at every use (the DirCache's own check: one lstat of its path)."""
-    if not head:
-        return root_fd, None, 0, 0
-    fd, mine = side._dirs.borrow(root_fd, head, False)
-    if mine:
-        owned.append(fd)
-    st = os.fstat(fd)
-    return fd, os.fsencode(f"{side.fspath('')}/{head}"), st.st_dev, st.st_ino
+class _Folders:
+    """The folders of one native call: each one's descriptor lent once by the
+    DirCache, with what the native check compares at every use (the
+    DirCache's own check: one lstat of its path); those the cache could not
+    keep are closed with the call."""
+
+    def __init__(self, side: LocalSide) -> None:
+        self.side, self.root_fd = side, side._root_fd()
+        self._lent: dict[str, _Folder] = {}
+        self._owned: list[int] = []
+
+    def lend(self, head: str) -> _Folder:
+        folder = self._lent.get(head)
+        if folder is None:
+            folder = self._lent[head] = self._open(head)
+        return folder
+
+    def _open(self, head: str) -> _Folder:
+        if not head:
+            return self.root_fd, None, 0, 0
+        fd, mine = self.side._dirs.borrow(self.root_fd, head, False)
+        if mine:
+            self._owned.append(fd)
+        st = os.fstat(fd)
+        return fd, os.fsencode(f"{self.side.fspath('')}/{head}"), st.st_dev, st.st_ino
+
+    def close(self) -> None:
+        for fd in self._owned:
+            os.close(fd)
 
 
 @contextlib.contextmanager

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -59,12 +60,105 @@ typedef struct {
     unsigned long long out_ino;
 } job_t;
 
+/* A batch of jobs (copies or renames) parsed from a Python list and run on a
+ * few threads, each thread taking one folder's run of jobs at a time (two
+ * creates or renames in one folder wait on its lock). */
 typedef struct {
-    job_t *jobs;
-    size_t *starts;        /* chunk i is jobs[starts[i] .. starts[i + 1]) */
+    char *jobs;            /* job_t[] or rename_t[], `stride` bytes apart */
+    size_t stride, n;
+    size_t *starts;        /* chunk i is jobs [starts[i] .. starts[i + 1]) */
     size_t nchunks;
     size_t next;           /* the next chunk to take (atomic) */
+    PyObject **keep;       /* 3 per job: the objects its strings point into */
+    size_t parsed;
+    int plain;             /* renames: set once RENAME_NOREPLACE is refused */
 } pool_t;
+
+typedef int (*parse_fn)(PyObject *item, void *job, PyObject **keep);
+
+/* Parse every item of `list` into the pool's jobs; 0, or -1 with an exception set.
+ * pool_free() releases what was parsed either way. */
+static int pool_parse(pool_t *pool, PyObject *list, size_t stride, parse_fn parse) {
+    size_t n = (size_t)PyList_GET_SIZE(list);
+    *pool = (pool_t){0};
+    pool->stride = stride;
+    pool->n = n;
+    pool->jobs = calloc(n + 1, stride);
+    pool->starts = calloc(n + 2, sizeof(size_t));
+    pool->keep = calloc(3 * n + 1, sizeof(PyObject *));
+    if (pool->jobs == NULL || pool->starts == NULL || pool->keep == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (; pool->parsed < n; pool->parsed++) {
+        if (parse(PyList_GET_ITEM(list, (Py_ssize_t)pool->parsed), pool->jobs + pool->parsed * stride,
+                  &pool->keep[3 * pool->parsed]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void pool_free(pool_t *pool) {
+    if (pool->keep != NULL) {
+        for (size_t i = 0; i < 3 * pool->parsed; i++)
+            Py_XDECREF(pool->keep[i]);
+    }
+    free(pool->keep);
+    free(pool->starts);
+    free(pool->jobs);
+}
+
+/* Chunks: each folder's run of jobs (the int at `fd_offset` of each job is
+ * its folder's descriptor), a long run cut so that every thread gets work. */
+static void pool_chunk(pool_t *pool, size_t fd_offset, size_t threads) {
+    size_t limit = pool->n / (threads * 4);
+    if (limit < 16)
+        limit = 16;
+    size_t nchunks = 0;
+    int previous = -1;
+    for (size_t i = 0; i < pool->n; i++) {
+        int fd = *(const int *)(pool->jobs + i * pool->stride + fd_offset);
+        if (i == 0 || fd != previous || i - pool->starts[nchunks - 1] >= limit)
+            pool->starts[nchunks++] = i;
+        previous = fd;
+    }
+    pool->starts[nchunks] = pool->n;
+    pool->nchunks = nchunks;
+}
+
+/* The next chunk's jobs [*first, *last); 0 when none is left. */
+static int pool_take(pool_t *pool, size_t *first, size_t *last) {
+    size_t c = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
+    if (c >= pool->nchunks)
+        return 0;
+    *first = pool->starts[c];
+    *last = pool->starts[c + 1];
+    return 1;
+}
+
+/* Chunk the jobs and run `work` on up to `threads` threads, the calling one
+ * among them, with the GIL released. */
+static void pool_run(pool_t *pool, size_t fd_offset, int threads, void *(*work)(void *)) {
+    if (threads < 1)
+        threads = 1;
+    if (threads > MAX_THREADS)
+        threads = MAX_THREADS;
+    pool_chunk(pool, fd_offset, (size_t)threads);
+    if ((size_t)threads > pool->nchunks)
+        threads = (int)(pool->nchunks ? pool->nchunks : 1);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t ids[MAX_THREADS];
+    int started = 0;
+    for (int t = 1; t < threads; t++) {
+        if (pthread_create(&ids[started], NULL, work, pool) != 0)
+            break;   /* fewer threads: the work is the same */
+        started++;
+    }
+    work(pool);
+    for (int t = 0; t < started; t++)
+        pthread_join(ids[t], NULL);
+    Py_END_ALLOW_THREADS
+}
 
 static long long mtime_of(const struct stat *st) {
     return (long long)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
@@ -163,32 +257,17 @@ static void *worker(void *arg) {
     pool_t *pool = arg;
     char *buf = NULL;
     int kernel = 1;
-    for (;;) {
-        size_t c = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
-        if (c >= pool->nchunks)
-            break;
-        for (size_t i = pool->starts[c]; i < pool->starts[c + 1]; i++)
-            run_job(&pool->jobs[i], &buf, &kernel);
+    size_t first, last;
+    while (pool_take(pool, &first, &last)) {
+        for (size_t i = first; i < last; i++)
+            run_job((job_t *)(pool->jobs + i * pool->stride), &buf, &kernel);
     }
     free(buf);
     return NULL;
 }
 
-/* Chunks: each folder's run of jobs, a long run cut so that every thread gets work. */
-static size_t make_chunks(job_t *jobs, size_t n, size_t threads, size_t *starts) {
-    size_t limit = n / (threads * 4);
-    if (limit < 16)
-        limit = 16;
-    size_t nchunks = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || jobs[i].dir_fd != jobs[i - 1].dir_fd || i - starts[nchunks - 1] >= limit)
-            starts[nchunks++] = i;
-    }
-    starts[nchunks] = n;
-    return nchunks;
-}
-
-static int parse_job(PyObject *item, job_t *j, PyObject **keep) {
+static int parse_job(PyObject *item, void *job, PyObject **keep) {
+    job_t *j = job;
     PyObject *source, *folder, *tmp;
     int set_mtime;
     unsigned long long dev, dino;
@@ -237,52 +316,16 @@ static PyObject *results_of(job_t *jobs, size_t n) {
 
 static PyObject *stage_copies(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *list;
+    PyObject *list, *out = NULL;
     int threads;
+    pool_t pool;
     if (!PyArg_ParseTuple(args, "O!i:stage_copies", &PyList_Type, &list, &threads))
         return NULL;
-    size_t n = (size_t)PyList_GET_SIZE(list);
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    job_t *jobs = calloc(n + 1, sizeof(job_t));
-    size_t *starts = calloc(n + 2, sizeof(size_t));
-    PyObject **keep = calloc(3 * n + 1, sizeof(PyObject *));
-    PyObject *out = NULL;
-    size_t parsed = 0;
-    if (jobs == NULL || starts == NULL || keep == NULL) {
-        PyErr_NoMemory();
-        goto done;
+    if (pool_parse(&pool, list, sizeof(job_t), parse_job) == 0) {
+        pool_run(&pool, offsetof(job_t, dir_fd), threads, worker);
+        out = results_of((job_t *)pool.jobs, pool.n);
     }
-    for (; parsed < n; parsed++) {
-        if (parse_job(PyList_GET_ITEM(list, (Py_ssize_t)parsed), &jobs[parsed], &keep[3 * parsed]) != 0)
-            goto done;
-    }
-    pool_t pool = {jobs, starts, make_chunks(jobs, n, (size_t)threads, starts), 0};
-    if ((size_t)threads > pool.nchunks)
-        threads = (int)(pool.nchunks ? pool.nchunks : 1);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_t ids[MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < threads; t++) {
-        if (pthread_create(&ids[started], NULL, worker, &pool) != 0)
-            break;   /* fewer threads: the work is the same */
-        started++;
-    }
-    worker(&pool);
-    for (int t = 0; t < started; t++)
-        pthread_join(ids[t], NULL);
-    Py_END_ALLOW_THREADS
-    out = results_of(jobs, n);
-done:
-    if (keep != NULL) {
-        for (size_t i = 0; i < 3 * parsed; i++)
-            Py_XDECREF(keep[i]);
-    }
-    free(keep);
-    free(starts);
-    free(jobs);
+    pool_free(&pool);
     return out;
 }
 
@@ -307,14 +350,6 @@ typedef struct {
     int noreplace;         /* 1: the name must be free (the engine expects no file there) */
     int status, err;
 } rename_t;
-
-typedef struct {
-    rename_t *jobs;
-    size_t *starts;
-    size_t nchunks;
-    size_t next;
-    int plain;             /* set once RENAME_NOREPLACE is refused: look, then rename */
-} rename_pool_t;
 
 static int rename_noreplace(int dir_fd, const char *tmp, const char *name) {
     return (int)syscall(SYS_renameat2, dir_fd, tmp, dir_fd, name, RENAME_NOREPLACE);
@@ -356,31 +391,17 @@ static void run_rename(rename_t *j, int *plain) {
 }
 
 static void *rename_worker(void *arg) {
-    rename_pool_t *pool = arg;
-    for (;;) {
-        size_t c = __atomic_fetch_add(&pool->next, 1, __ATOMIC_RELAXED);
-        if (c >= pool->nchunks)
-            break;
-        for (size_t i = pool->starts[c]; i < pool->starts[c + 1]; i++)
-            run_rename(&pool->jobs[i], &pool->plain);
+    pool_t *pool = arg;
+    size_t first, last;
+    while (pool_take(pool, &first, &last)) {
+        for (size_t i = first; i < last; i++)
+            run_rename((rename_t *)(pool->jobs + i * pool->stride), &pool->plain);
     }
     return NULL;
 }
 
-static size_t rename_chunks(rename_t *jobs, size_t n, size_t threads, size_t *starts) {
-    size_t limit = n / (threads * 4);
-    if (limit < 16)
-        limit = 16;
-    size_t nchunks = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (i == 0 || jobs[i].dir_fd != jobs[i - 1].dir_fd || i - starts[nchunks - 1] >= limit)
-            starts[nchunks++] = i;
-    }
-    starts[nchunks] = n;
-    return nchunks;
-}
-
-static int parse_rename(PyObject *item, rename_t *j, PyObject **keep) {
+static int parse_rename(PyObject *item, void *job, PyObject **keep) {
+    rename_t *j = job;
     PyObject *folder, *tmp, *name;
     unsigned long long dev, dino;
     int noreplace;
@@ -411,63 +432,25 @@ static int parse_rename(PyObject *item, rename_t *j, PyObject **keep) {
 
 static PyObject *commit_renames(PyObject *self, PyObject *args) {
     (void)self;
-    PyObject *list;
+    PyObject *list, *out = NULL;
     int threads;
+    pool_t pool;
     if (!PyArg_ParseTuple(args, "O!i:commit_renames", &PyList_Type, &list, &threads))
         return NULL;
-    size_t n = (size_t)PyList_GET_SIZE(list);
-    if (threads < 1)
-        threads = 1;
-    if (threads > MAX_THREADS)
-        threads = MAX_THREADS;
-    rename_t *jobs = calloc(n + 1, sizeof(rename_t));
-    size_t *starts = calloc(n + 2, sizeof(size_t));
-    PyObject **keep = calloc(3 * n + 1, sizeof(PyObject *));
-    PyObject *out = NULL;
-    size_t parsed = 0;
-    if (jobs == NULL || starts == NULL || keep == NULL) {
-        PyErr_NoMemory();
-        goto done;
+    if (pool_parse(&pool, list, sizeof(rename_t), parse_rename) == 0) {
+        pool_run(&pool, offsetof(rename_t, dir_fd), threads, rename_worker);
+        out = PyList_New((Py_ssize_t)pool.n);
     }
-    for (; parsed < n; parsed++) {
-        if (parse_rename(PyList_GET_ITEM(list, (Py_ssize_t)parsed), &jobs[parsed], &keep[3 * parsed]) != 0)
-            goto done;
-    }
-    rename_pool_t pool = {jobs, starts, rename_chunks(jobs, n, (size_t)threads, starts), 0, 0};
-    if ((size_t)threads > pool.nchunks)
-        threads = (int)(pool.nchunks ? pool.nchunks : 1);
-    Py_BEGIN_ALLOW_THREADS
-    pthread_t ids[MAX_THREADS];
-    int started = 0;
-    for (int t = 1; t < threads; t++) {
-        if (pthread_create(&ids[started], NULL, rename_worker, &pool) != 0)
-            break;
-        started++;
-    }
-    rename_worker(&pool);
-    for (int t = 0; t < started; t++)
-        pthread_join(ids[t], NULL);
-    Py_END_ALLOW_THREADS
-    out = PyList_New((Py_ssize_t)n);
-    if (out == NULL)
-        goto done;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; out != NULL && i < pool.n; i++) {
+        rename_t *j = (rename_t *)(pool.jobs + i * pool.stride);
         /* the status, or -errno for an error: small ints are shared objects, nothing allocated per file */
-        PyObject *r = PyLong_FromLong(jobs[i].status == ST_ERROR ? -(long)jobs[i].err : (long)jobs[i].status);
-        if (r == NULL) {
+        PyObject *r = PyLong_FromLong(j->status == ST_ERROR ? -(long)j->err : (long)j->status);
+        if (r == NULL)
             Py_CLEAR(out);
-            goto done;
-        }
-        PyList_SET_ITEM(out, (Py_ssize_t)i, r);
+        else
+            PyList_SET_ITEM(out, (Py_ssize_t)i, r);
     }
-done:
-    if (keep != NULL) {
-        for (size_t i = 0; i < 3 * parsed; i++)
-            Py_XDECREF(keep[i]);
-    }
-    free(keep);
-    free(starts);
-    free(jobs);
+    pool_free(&pool);
     return out;
 }
 

@@ -5,9 +5,10 @@ the one before is cleared, and an error on either side leaves no temp."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -88,17 +89,13 @@ def test_batches_staged_ahead_give_what_one_after_the_other_gives(tmp_path: Path
 
 def test_a_provider_that_does_not_declare_it_stages_one_batch_after_the_other(
         tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    from syncagent.providers.base import Capabilities
-
     local, remote = tmp_path / "l", tmp_path / "r"
     _files(local, 20)
     store = Store(tmp_path / "s")
     try:
         provider = Watched(remote, store, [0])
-        caps = {**{k: getattr(LocalProvider.capabilities, k) for k in ("hash_kind", "delta", "set_mtime", "ids",
-                                                                       "mtime_revs", "sorted_listing")},
-                "stage_ahead": False, "transfers": 1, "expensive_bytes": False}
-        monkeypatch.setattr(provider, "capabilities", Capabilities(**caps))
+        monkeypatch.setattr(provider, "capabilities", dataclasses.replace(LocalProvider.capabilities,
+                                                                          stage_ahead=False))
         summary = _sync(local, provider, store)
     finally:
         store.close()
@@ -106,48 +103,51 @@ def test_a_provider_that_does_not_declare_it_stages_one_batch_after_the_other(
     assert tree(local) == tree(remote)
 
 
-def test_an_error_while_the_next_batch_stages_fails_the_run_and_leaves_no_temp(tmp_path: Path,
-                                                                               small_batches: None) -> None:
+def _fails_then_converges(tmp_path: Path, break_it: Callable[[Watched], None], fix_it: Callable[[], None],
+                          error: type[BaseException], match: str) -> None:
+    """A run that breaks on the way raises its error and leaves no temp
+    (what was staged ahead is thrown away); once fixed, a run converges."""
     local, remote = tmp_path / "l", tmp_path / "r"
     _files(local, 30)
     store = Store(tmp_path / "s")
     try:
         provider = Watched(remote, store, [0])
-        provider.fail_staging_at = 3
-        with pytest.raises(RuntimeError, match="staging broke"):
+        break_it(provider)
+        with pytest.raises(error, match=match):
             _sync(local, provider, store)
         assert not _temps(remote), "the batches staged ahead are thrown away"
-        provider.fail_staging_at = 0
+        fix_it()
         again = _sync(local, provider, store)
     finally:
         store.close()
     assert again.errors == 0 and again.conflicts == 0
     assert tree(local) == tree(remote) and not _temps(remote)
+
+
+def test_an_error_while_the_next_batch_stages_fails_the_run_and_leaves_no_temp(tmp_path: Path,
+                                                                               small_batches: None) -> None:
+    broken: list[Watched] = []
+
+    def break_it(provider: Watched) -> None:
+        provider.fail_staging_at = 3
+        broken.append(provider)
+
+    def fix_it() -> None:
+        broken[0].fail_staging_at = 0
+
+    _fails_then_converges(tmp_path, break_it, fix_it, RuntimeError, "staging broke")
 
 
 def test_an_error_while_a_batch_commits_throws_away_the_batch_staged_ahead(
         tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    local, remote = tmp_path / "l", tmp_path / "r"
-    _files(local, 30)
-    store = Store(tmp_path / "s")
-    try:
-        provider = Watched(remote, store, [0])
-        real = LocalProvider.commit_staged
-        calls: list[int] = []
+    real = LocalProvider.commit_staged
+    calls: list[int] = []
 
-        def broken(self: LocalProvider, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
-            calls.append(1)
-            if len(calls) == 2:
-                raise OSError(5, "disk gone")
-            return real(self, writes)
+    def broken(self: LocalProvider, writes: Sequence[StagedWrite]) -> Sequence[RemoteEntry | Exception]:
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(5, "disk gone")
+        return real(self, writes)
 
-        monkeypatch.setattr(LocalProvider, "commit_staged", broken)
-        with pytest.raises(OSError, match="disk gone"):
-            _sync(local, provider, store)
-        assert not _temps(remote), "the batch staged ahead is thrown away"
-        monkeypatch.setattr(LocalProvider, "commit_staged", real)
-        again = _sync(local, provider, store)
-    finally:
-        store.close()
-    assert again.errors == 0 and again.conflicts == 0
-    assert tree(local) == tree(remote) and not _temps(remote)
+    _fails_then_converges(tmp_path, lambda provider: monkeypatch.setattr(LocalProvider, "commit_staged", broken),
+                          lambda: monkeypatch.setattr(LocalProvider, "commit_staged", real), OSError, "disk gone")

@@ -10,6 +10,7 @@ whichever way the argv took.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 
@@ -19,7 +20,17 @@ if TYPE_CHECKING:   # (typing is not imported at run time: every sync imports th
     from typing import Any, NoReturn
 
 
+# The collector's default first threshold (700 new containers) makes a sync over
+# 10,000 files run it hundreds of times, and the older generations it promotes
+# into are walked whole again and again: ~25 ms of a 0.4 s initial sync (W1,
+# docs/benchmarks.md). The engine's tables are tuples and dicts that form no
+# cycles; what does (an exception's traceback, a closed connection) is still
+# collected, every 20,000 new containers instead of every 700.
+GC_THRESHOLDS = (20_000, 10, 10)
+
+
 def main() -> None:
+    gc.set_threshold(*GC_THRESHOLDS)
     args = sys.argv[1:]
     if args[:1] == ["sync"] and not _completing(os.environ):
         from syncagent.cli.fast_parse import parse

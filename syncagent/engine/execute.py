@@ -140,31 +140,38 @@ class _Counter:
 
 
 class _Ahead:
-    """A batch being staged on a thread of its own while the one before it is
-    committed (the copies run in C with the GIL released, the commit and its
-    bookkeeping in Python): result() waits for it and passes on its error."""
+    """A batch staged and then flushed on a thread of its own (the copies run
+    in C with the GIL released, the flush is the kernel's) while the batches
+    before it are committed and recorded in Python: `copied` is set once its
+    temps are written, so the next batch's copy can start while this one is
+    flushed; result() waits for the flush and passes on an error."""
 
-    def __init__(self, details: list[str], row: int, stage: Callable[[], list[Staged | None]]) -> None:
+    def __init__(self, details: list[str], row: int, stage: Callable[[], list[Staged | None]],
+                 flush: Callable[[list[Staged | None]], None]) -> None:
         self.details, self.row = details, row
-        self._stage = stage
-        self._staged: list[Staged | None] | None = None
+        self.staged: list[Staged | None] = []   # what to throw away if the flush fails
+        self._stage, self._flush = stage, flush
         self._error: BaseException | None = None
+        self.copied = threading.Event()
         self._thread = threading.Thread(target=self._run, name="stage-ahead", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
-            self._staged = self._stage()
+            self.staged = self._stage()
+            self.copied.set()
+            self._flush(self.staged)
         except BaseException as exc:   # handed to the caller's thread by result()
             self._error = exc
+        finally:
+            self.copied.set()
 
     def result(self) -> list[Staged | None]:
         self._thread.join()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
-        assert self._staged is not None
-        return self._staged
+        return self.staged
 
 
 class Executor:
@@ -382,35 +389,57 @@ class Executor:
         total = sum(self._size(a) for a in todo)
         self.ctx.reporter.start_transfers(total)
         batches = list(self._batches(todo))
-        ahead: _Ahead | None = None
+        if self.ctx.remote.capabilities.stage_ahead:
+            self._pipelined(batches)
+            return
+        for batch in batches:
+            details, row = self._journal_intents(batch)
+            staged = self._stage_batch(batch)
+            try:
+                rows = [row, *self._finish_batch(batch, staged, details)]
+            except BaseException:
+                _abort(staged)      # what is not committed yet (a committed temp is gone already)
+                raise
+            self._after_batch(rows)
+
+    def _pipelined(self, batches: list[list[Action]]) -> None:
+        """Each batch is copied and then flushed on a staging thread of its own;
+        the next batch's copy starts as soon as this one's temps are written (its
+        flush and the copy overlap), and this one is committed and recorded here
+        once flushed. Each batch's intents are journaled before its copy starts,
+        and nothing of it is visible before its own flush and commit."""
+        current: _Ahead | None = None
+        following: _Ahead | None = None
         try:
             for k, batch in enumerate(batches):
-                if ahead is None:
-                    details, row = self._journal_intents(batch)
-                    staged = self._stage_batch(batch)
-                else:
-                    details, row, staged = ahead.details, ahead.row, ahead.result()
-                    ahead = None
-                # The next batch is staged (copied) while this one is flushed, committed and recorded:
-                # its intents are journaled first, as for any batch, and nothing of it is visible
-                # before its own flush and commit.
-                if k + 1 < len(batches) and self.ctx.remote.capabilities.stage_ahead and not self._stopping():
-                    ahead = self._stage_ahead(batches[k + 1])
+                if current is None:
+                    current = self._stage_ahead(batch)
+                current.copied.wait()
+                if k + 1 < len(batches) and not self._stopping():
+                    following = self._stage_ahead(batches[k + 1])
+                done, current = current, None
                 try:
-                    rows = [row, *self._finish_batch(batch, staged, details)]
+                    staged = done.result()
+                    rows = [done.row, *self._finish_batch(batch, staged, done.details, flushed=True)]
                 except BaseException:
-                    _abort(staged)      # what is not committed yet (a committed temp is gone already)
+                    _abort(done.staged)   # what is not committed yet (a committed temp is gone already)
                     raise
-                self._flush_base()
-                self.ctx.store.journal_clear(self.ctx.pair, rows)
+                self._after_batch(rows)
+                current, following = following, None
         finally:
-            if ahead is not None:   # an error on the way: the next batch's temps are thrown away
-                with contextlib.suppress(BaseException):   # the error already on its way is the one to report
-                    _abort(ahead.result())
+            for pending in (current, following):
+                if pending is not None:   # an error on the way: the later batches' temps are thrown away
+                    with contextlib.suppress(BaseException):   # the error already on its way is the one to report
+                        pending.result()
+                    _abort(pending.staged)
+
+    def _after_batch(self, rows: list[int]) -> None:
+        self._flush_base()
+        self.ctx.store.journal_clear(self.ctx.pair, rows)
 
     def _stage_ahead(self, batch: list[Action]) -> _Ahead:
         details, row = self._journal_intents(batch)
-        return _Ahead(details, row, lambda: self._stage_batch(batch))
+        return _Ahead(details, row, lambda: self._stage_batch(batch), lambda staged: self._flush(batch, staged))
 
     def _size(self, a: Action) -> int:
         if a.op is Op.UPLOAD:
@@ -461,17 +490,23 @@ class Executor:
             [(str(a.op), a.path, d) for a, d in zip(batch, details, strict=True)]))
         return details, row
 
-    def _finish_batch(self, batch: list[Action], staged: list[Staged | None], details: list[str]) -> list[int]:
-        """Flush, commit and record a staged batch; the journal rows it added."""
+    def _finish_batch(self, batch: list[Action], staged: list[Staged | None], details: list[str], *,
+                      flushed: bool = False) -> list[int]:
+        """Flush (unless done already), commit and record a staged batch; the journal rows it added."""
         rows = self._expected(batch, staged, details)
         crashpoint.point("staged")
+        if not flushed:
+            self._flush(batch, staged)
+        self._commit_all(batch, staged)
+        return rows
+
+    def _flush(self, batch: list[Action], staged: list[Staged | None]) -> None:
+        """Make a staged batch durable before any of it is renamed into place."""
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()
         if any(s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.remote.flush()
         crashpoint.point("flushed")
-        self._commit_all(batch, staged)
-        return rows
 
     def _commit_all(self, batch: list[Action], staged: list[Staged | None]) -> None:
         """Each side renames its staged writes as one batch (a folder on this

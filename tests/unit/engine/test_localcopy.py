@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -124,6 +126,52 @@ def test_a_folder_replaced_by_a_link_after_it_was_opened_is_not_written_through(
     [second] = side.stage_copies([_source(src, "d/b.txt")])
     assert isinstance(second, safedirs.LinkInTheWay)
     assert _names(elsewhere) == [] and _names(tmp_path / "old-d") == []
+
+
+def test_a_folder_replaced_while_its_run_is_copied_takes_the_run_back(tmp_path: Path) -> None:
+    """The native loop checks a folder before and after its run of files: a
+    folder renamed away in the middle of the run (here while the run's first
+    source, a pipe, waits for its bytes) leaves no temp in the old folder, and
+    every file of the run is STALE (the engine walks to the new folder)."""
+    module = localcopy.native()
+    if module is None:
+        pytest.skip("the native staging module is not built here")
+    folder, old = tmp_path / "dst" / "d", tmp_path / "old-d"
+    folder.mkdir(parents=True)
+    pipe = tmp_path / "src" / "pipe"
+    pipe.parent.mkdir()
+    os.mkfifo(pipe)
+    plain = write(tmp_path / "src" / "b.txt", "bytes")
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    here = os.fstat(fd)
+    st = plain.stat()
+    jobs = [(str(pipe), os.fsencode(folder), fd, here.st_dev, here.st_ino, "t1", 0, 0, 0, False),
+            (str(plain), os.fsencode(folder), fd, here.st_dev, here.st_ino, "t2", st.st_size, st.st_mtime_ns,
+             st.st_ino, True)]
+
+    def replace_the_folder_mid_run() -> None:
+        deadline = time.monotonic() + 10
+        while True:   # the pipe opens for writing once the copy has opened it for reading
+            try:
+                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.005)
+        folder.rename(old)
+        folder.mkdir()
+        os.write(writer, b"late")
+        os.close(writer)
+
+    helper = threading.Thread(target=replace_the_folder_mid_run)
+    helper.start()
+    try:
+        done = module.stage_copies(jobs, 1)
+    finally:
+        helper.join()
+        os.close(fd)
+    assert [status for status, *_ in done] == [module.STALE, module.STALE]
+    assert _names(old) == [] and _names(folder) == []
 
 
 def test_a_name_that_appeared_meanwhile_is_not_overwritten(tmp_path: Path, path_kind: str) -> None:

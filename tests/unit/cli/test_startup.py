@@ -18,7 +18,7 @@ import pytest
 
 from syncagent.cli import main as cli_main
 from syncagent.providers import registry
-from tests.helpers import write
+from tests.helpers import age_files, write
 
 # Never needed by a sync between two folders with nothing to do.
 NOT_FOR_A_FOLDER_PAIR = (
@@ -78,6 +78,7 @@ def loaded(modules: set[str], names: tuple[str, ...]) -> list[str]:
 def pair(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     write(tmp_path / "src/a/one.txt", "1")
     write(tmp_path / "src/two.txt", "2")
+    age_files(tmp_path / "src")   # a file younger than the racy window is hashed by the next run: no no-op
     env = {"SYNCAGENT_CONFIG": str(tmp_path / "no-config.yaml"), "SYNCAGENT_STATE_DIR": str(tmp_path / "state")}
     return tmp_path, env
 

@@ -151,20 +151,30 @@ def can_make_file_systems() -> bool:
 def fresh_file_system(base: Path, src: Path) -> Iterator[Path]:
     """A new ext4 (no journal, mounted with discard: as this machine's root) on
     a loop device, holding a copy of `src` written out to it: no inode in it was
-    ever freed, whatever ran on the machine before."""
+    ever freed, whatever ran on the machine before. The loop device does direct
+    I/O where losetup can: a buffered one copies every written block into the
+    image file's page cache and then writes the image out at each flush, so a
+    tool that makes its writes durable would pay for the disk twice (W1's
+    syncfs: 160 ms buffered, 65 ms direct, against ~30 ms on the root file
+    system)."""
     image, mount = base / "fs.img", base / "mnt"
     mount.mkdir(exist_ok=True)
     size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
     with open(image, "wb") as f:
         f.truncate(max(1 << 30, 8 * size))
     subprocess.run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", str(image)], check=True)
-    subprocess.run(["mount", "-o", "loop,discard", str(image), str(mount)], check=True)
+    attached = subprocess.run(["losetup", "--direct-io=on", "--show", "-f", str(image)],
+                              capture_output=True, text=True, check=False) if shutil.which("losetup") else None
+    if attached is not None and attached.returncode == 0:
+        subprocess.run(["mount", "-o", "discard", attached.stdout.strip(), str(mount)], check=True)
+    else:
+        subprocess.run(["mount", "-o", "loop,discard", str(image), str(mount)], check=True)
     try:
         shutil.copytree(src, mount / "src")
         os.sync()
         yield mount
     finally:
-        subprocess.run(["umount", str(mount)], check=True)
+        subprocess.run(["umount", "-d", str(mount)], check=True)   # -d: the loop device goes with it
         image.unlink()
 
 

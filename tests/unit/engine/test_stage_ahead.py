@@ -151,3 +151,21 @@ def test_an_error_while_a_batch_commits_throws_away_the_batch_staged_ahead(
 
     _fails_then_converges(tmp_path, lambda provider: monkeypatch.setattr(LocalProvider, "commit_staged", broken),
                           lambda: monkeypatch.setattr(LocalProvider, "commit_staged", real), OSError, "disk gone")
+
+
+def test_a_flush_that_fails_on_the_staging_thread_fails_the_run_and_leaves_no_temp(
+        tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch is flushed on its staging thread: the flush's error reaches the
+    run, that batch and the one staged after it are thrown away, none committed."""
+    real = LocalProvider.flush
+    calls: list[str] = []
+
+    def broken(self: LocalProvider) -> None:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(self)
+
+    _fails_then_converges(tmp_path, lambda provider: monkeypatch.setattr(LocalProvider, "flush", broken),
+                          lambda: monkeypatch.setattr(LocalProvider, "flush", real), OSError, "No space left")
+    assert set(calls[:2]) == {"stage-ahead"}

@@ -8,10 +8,10 @@
  * create. Here each file is the same sequence the Python path runs
  * (engine/localcopy.py, stage_one), except that the folder is checked (one
  * lstat against the descriptor's identity) once before and once after each
- * folder's run of files rather than before each file; the source opened by its path without following a
- * final link, the temp created exclusively beside its target, the bytes
- * copied by the kernel (copy_file_range, or read/write where the file
- * systems cannot), the source's descriptor compared with the scan (size,
+ * folder's run of files rather than before each file; the source opened by
+ * its path without following a final link, the temp created exclusively
+ * beside its target, the bytes copied by the kernel (copy_file_range, or
+ * read/write where the file systems cannot), the source's descriptor compared with the scan (size,
  * mtime, inode, and the byte count: a file that changed while it was read
  * is refused), the mtime set, the temp's status taken. The GIL is released
  * for the whole batch; threads take one folder's run of files at a time, so

@@ -6,9 +6,12 @@ Before a batch, one transaction records each transfer with its source as
 seen (size, mtime, inode, or the remote's rev) and the destination's state
 before it. Once the batch is staged, one more transaction adds what each
 destination will hold when committed (the rev or the local temp's inode).
-Each of the two is one row holding the whole batch (`pack`): a row per file
-cost three SQLite row writes per transfer, the biggest part of a small
-file's bookkeeping. The staged row supersedes the first.
+Each of the two is one row holding the whole batch: a row per file cost
+three SQLite row writes per transfer, the biggest part of a small file's
+bookkeeping. The first (`pack`) names the batch by a random key; the second
+(`pack_expected`) holds only what is expected, in the first's order, under
+the same key (an older version wrote the whole batch again, `BATCH_STAGED`,
+which is still read).
 
 After a crash, `recover()` looks at each destination: if it holds what the
 journal said it would (the expected rev or inode; failing that, a new
@@ -20,6 +23,8 @@ never loses a version (at worst it keeps both).
 
 from __future__ import annotations
 
+import os
+
 from syncagent import errors
 from syncagent.engine.localside import LocalSide, entry_rev
 from syncagent.engine.records import FILE, Base, Entry
@@ -27,8 +32,9 @@ from syncagent.engine.state import Store
 from syncagent.providers.base import Provider, RemoteEntry
 
 UPLOAD, DOWNLOAD = "upload", "download"
-# A journal row holding a whole batch: the intents before staging, and once staged, with what is expected.
-BATCH, BATCH_STAGED = "batch", "batch-staged"
+# A journal row holding a whole batch: the intents before staging; once staged, what is expected of each
+# (an older version's staged row held the intents again, each with what was expected).
+BATCH, BATCH_EXPECTED, BATCH_STAGED = "batch", "batch-expected", "batch-staged"
 
 
 # An intent is one line of tab-separated fields (cheap: it is written for
@@ -48,7 +54,7 @@ def download_intent(r: RemoteEntry, before: Entry | None) -> str:
     return _SEP.join((str(r.size), str(r.mtime_ns), _clean(r.rev), _clean(r.id or ""), _clean(r.hash or ""), pre))
 
 
-def with_expected(detail: str, expected: str | tuple[int, int, int]) -> str:
+def with_expected(detail: str, expected: str | list[int]) -> str:
     extra = _clean(expected) if isinstance(expected, str) else _SEP.join(map(str, expected))
     return detail + _SEP + extra
 
@@ -62,32 +68,61 @@ def _rev(r: RemoteEntry | None) -> str | None:
     return _clean(r.rev) if r is not None and r.kind == FILE else None
 
 
-def pack(entries: list[tuple[str, str, str]], *, staged: bool = False) -> tuple[str, str, str]:
+def pack(entries: list[tuple[str, str, str]]) -> tuple[str, str, str]:
     """A batch's (op, path, detail) intents as one journal row (JSON keeps any
-    character of a path, an undecodable byte's stand-in included)."""
+    character of a path, an undecodable byte's stand-in included), under a
+    new key (the row's path) for its `pack_expected` row."""
     import json  # (only a run that transfers writes a journal)
 
-    return (BATCH_STAGED if staged else BATCH), "", json.dumps(entries)
+    return BATCH, os.urandom(8).hex(), json.dumps(entries)
+
+
+def pack_expected(key: str, expected: list[str | list[int] | None]) -> tuple[str, str, str]:
+    """What each intent of batch `key` expects once staged, in the batch's
+    order: an upload's rev, a download's (size, mtime_ns, ino), None where
+    nothing was staged."""
+    import json
+
+    return BATCH_EXPECTED, key, json.dumps(expected)
 
 
 def unpack(rows: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
-    """The intents of the journal's rows: a packed batch's staged row wins over
-    its first; rows of one intent each (an older version's journal) pass as they are."""
+    """The intents of the journal's rows: a packed batch's intents with what
+    its later row expects of them; rows of one intent each (an older
+    version's journal) pass as they are."""
+    import json  # (only a journal left by a run that stopped has rows)
+
     single: list[tuple[str, str, str]] = []
     first: dict[tuple[str, str], str] = {}
     later: dict[tuple[str, str], str] = {}
+    batches: dict[str, list[tuple[str, str, str]]] = {}
+    expected: list[tuple[str, str]] = []
     for op, path, detail in rows:
         if op in (BATCH, BATCH_STAGED):
             into = first if op == BATCH else later
-            import json  # (only a journal left by a run that stopped has rows)
-
             try:
-                for e_op, e_path, e_detail in json.loads(detail):
-                    into[(str(e_op), str(e_path))] = str(e_detail)
+                entries = [(str(e_op), str(e_path), str(e_detail)) for e_op, e_path, e_detail in json.loads(detail)]
             except (ValueError, TypeError):
                 continue      # unreadable: the planner decides for those, safely
+            for e_op, e_path, e_detail in entries:
+                into[(e_op, e_path)] = e_detail
+            if op == BATCH and path:
+                batches[path] = entries
+        elif op == BATCH_EXPECTED:
+            expected.append((path, detail))
         else:
             single.append((op, path, detail))
+    for key, detail in expected:
+        try:
+            values = json.loads(detail)
+        except ValueError:
+            continue          # unreadable: the batch's intents stand, and the planner decides, safely
+        intents = batches.get(key)
+        if intents is None or not isinstance(values, list) or len(values) != len(intents):
+            continue          # not this batch's: the same
+        for (e_op, e_path, e_detail), value in zip(intents, values, strict=True):
+            if isinstance(value, str | list):
+                later[(e_op, e_path)] = with_expected(e_detail, value)
     first.update(later)
     return single + [(op, path, detail) for (op, path), detail in first.items()]
 

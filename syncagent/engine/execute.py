@@ -26,7 +26,15 @@ from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import Store
 from syncagent.engine.trash import Trash
 from syncagent.paths import is_under
-from syncagent.providers.base import DoneWrite, Expect, LocalSource, Provider, RemoteEntry, StagedWrite
+from syncagent.providers.base import (
+    CopyBatch,
+    DoneWrite,
+    Expect,
+    LocalSource,
+    Provider,
+    RemoteEntry,
+    StagedWrite,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:   # (names for the type checker only: no typing import at run time)
@@ -139,35 +147,81 @@ class _Counter:
         return self  # type: ignore[return-value]
 
 
+class _Copies:
+    """A batch's small uploads handed to the remote as files on this machine
+    (Provider.prepare_copies): their indexes in the batch, and whether the
+    remote took them once run."""
+
+    __slots__ = ("batch", "picks", "ran")
+
+    def __init__(self, picks: list[int], batch: CopyBatch) -> None:
+        self.picks, self.batch, self.ran = picks, batch, False
+
+    def run(self) -> None:
+        self.ran = self.batch.run()
+
+
 class _Ahead:
     """A batch staged and then flushed on a thread of its own (the copies run
     in C with the GIL released, the flush is the kernel's) while the batches
     before it are committed and recorded in Python: `copied` is set once its
     temps are written, so the next batch's copy can start while this one is
-    flushed; result() waits for the flush and passes on an error."""
+    flushed; took() then makes its copies' results on the engine's thread
+    (the Python of a copy is not the staging thread's: the copying never
+    waits for it); result() waits for the flush and passes on an error."""
 
-    def __init__(self, key: str, row: int, stage: Callable[[], list[Staged | None]],
-                 flush: Callable[[list[Staged | None]], None]) -> None:
+    def __init__(self, key: str, row: int, size: int, stage: Callable[[list[Staged | None]], None],
+                 flush: Callable[[list[Staged | None]], None], took: Callable[[list[Staged | None]], None]) -> None:
         self.key, self.row = key, row
-        self.staged: list[Staged | None] = []   # what to throw away if the flush fails
-        self._stage, self._flush = stage, flush
+        self.staged: list[Staged | None] = [None] * size   # filled by stage and took; thrown away on a failure
+        self._stage, self._flush, self._took = stage, flush, took
+        self._taken = False
         self._error: BaseException | None = None
         self.copied = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._next: _Ahead | None = None    # started by this one's thread as soon as its copy is done
+
+    def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="stage-ahead", daemon=True)
         self._thread.start()
 
+    def then(self, following: _Ahead) -> None:
+        """Start `following` once this batch is copied (at once if it is)."""
+        with self._lock:
+            if not self.copied.is_set():
+                self._next = following
+                return
+        following.start()
+
+    def _copy_done(self) -> None:
+        with self._lock:
+            self.copied.set()
+            following, self._next = self._next, None
+        if following is not None:
+            following.start()
+
     def _run(self) -> None:
         try:
-            self.staged = self._stage()
-            self.copied.set()
+            self._stage(self.staged)
+            self._copy_done()
             self._flush(self.staged)
         except BaseException as exc:   # handed to the caller's thread by result()
             self._error = exc
         finally:
-            self.copied.set()
+            self._copy_done()
+
+    def took(self) -> None:
+        """The copies' results into `staged` (once; after `copied`)."""
+        if not self._taken:
+            self._taken = True
+            self._took(self.staged)
 
     def result(self) -> list[Staged | None]:
-        self._thread.join()
+        """The staged batch, once flushed (one never started: nothing staged)."""
+        if self._thread is not None:
+            self._thread.join()
+        self.took()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -406,19 +460,24 @@ class Executor:
         """Each batch is copied and then flushed on a staging thread of its own;
         the next batch's copy starts as soon as this one's temps are written (its
         flush and the copy overlap), and this one is committed and recorded here
-        once flushed. Each batch's intents are journaled before its copy starts,
-        and nothing of it is visible before its own flush and commit."""
+        once flushed. A batch is prepared here (its intents journaled, its
+        copies made ready) while the one before it copies, so the copying
+        never waits for Python; nothing of a batch is visible before its own
+        flush and commit."""
         current: _Ahead | None = None
         following: _Ahead | None = None
         try:
             for k, batch in enumerate(batches):
                 if current is None:
                     current = self._stage_ahead(batch)
-                current.copied.wait()
+                    current.start()
                 if k + 1 < len(batches) and not self._stopping():
-                    following = self._stage_ahead(batches[k + 1])
+                    following = self._stage_ahead(batches[k + 1])   # while `current` copies
+                    current.then(following)
+                current.copied.wait()
                 done, current = current, None
                 try:
+                    done.took()          # while its flush runs
                     staged = done.result()
                     rows = [done.row, *self._finish_batch(batch, staged, done.key, flushed=True)]
                 except BaseException:
@@ -431,6 +490,8 @@ class Executor:
                 if pending is not None:   # an error on the way: the later batches' temps are thrown away
                     with contextlib.suppress(BaseException):   # the error already on its way is the one to report
                         pending.result()
+                    with contextlib.suppress(BaseException):
+                        pending.took()
                     _abort(pending.staged)
 
     def _after_batch(self, rows: list[int]) -> None:
@@ -439,7 +500,10 @@ class Executor:
 
     def _stage_ahead(self, batch: list[Action]) -> _Ahead:
         key, row = self._journal_intents(batch)
-        return _Ahead(key, row, lambda: self._stage_batch(batch), lambda staged: self._flush(batch, staged))
+        copies = self._local_copies(batch)
+        return _Ahead(key, row, len(batch), lambda staged: self._stage_rest(batch, copies, staged),
+                      lambda staged: self._flush(batch, staged, copies),
+                      lambda staged: self._took(batch, copies, staged))
 
     def _size(self, a: Action) -> int:
         if a.op is Op.UPLOAD:
@@ -496,11 +560,13 @@ class Executor:
         self._commit_all(batch, staged)
         return rows
 
-    def _flush(self, batch: list[Action], staged: list[Staged | None]) -> None:
-        """Make a staged batch durable before any of it is renamed into place."""
+    def _flush(self, batch: list[Action], staged: list[Staged | None], copies: _Copies | None = None) -> None:
+        """Make a staged batch durable before any of it is renamed into place
+        (`copies`: uploads the remote took, not in `staged` yet)."""
         if any(s is not None and a.op is Op.DOWNLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.local.flush()
-        if any(s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
+        if (copies is not None and copies.ran) or any(
+                s is not None and a.op is Op.UPLOAD for a, s in zip(batch, staged, strict=True)):
             self.ctx.remote.flush()
         crashpoint.point("flushed")
 
@@ -521,7 +587,18 @@ class Executor:
 
     def _stage_batch(self, batch: list[Action]) -> list[Staged | None]:
         staged: list[Staged | None] = [None] * len(batch)
-        rest = self._copy_locally(batch, staged)
+        copies = self._local_copies(batch)
+        self._stage_rest(batch, copies, staged)
+        self._took(batch, copies, staged)
+        return staged
+
+    def _stage_rest(self, batch: list[Action], copies: _Copies | None, staged: list[Staged | None]) -> None:
+        """Run the copies the remote was offered, then stage the rest one by
+        one (a few at once), into `staged`."""
+        if copies is not None and not self._stopping():
+            copies.run()
+        taken = set(copies.picks) if copies is not None and copies.ran else ()
+        rest = [i for i in range(len(batch)) if i not in taken]
         todo = [batch[i] for i in rest]
         workers = max(1, min(self.ctx.remote.capabilities.transfers, len(todo)))
         if workers == 1:
@@ -533,14 +610,12 @@ class Executor:
                 done = list(pool.map(lambda a: None if self._stopping() else self._stage(a), todo))
         for i, s in zip(rest, done, strict=True):
             staged[i] = s
-        return staged
 
-    def _copy_locally(self, batch: list[Action], staged: list[Staged | None]) -> list[int]:
+    def _local_copies(self, batch: list[Action]) -> _Copies | None:
         """Small uploads offered to the remote as files on this machine (a
         remote that can copy them itself stages them in one call: the bytes
-        never pass through Python); fills `staged` for those it took and
-        returns the indexes left to the per-file path. A file whose mtime is
-        too fresh to trust (its hash is taken on the way) stays per file."""
+        never pass through Python). A file whose mtime is too fresh to trust
+        (its hash is taken on the way) stays per file."""
         picks: list[int] = []
         sources: list[LocalSource] = []
         for i, a in enumerate(batch):
@@ -554,12 +629,19 @@ class Executor:
             sources.append(LocalSource(self._remote_target(a.path), self.ctx.local.fspath(a.path), seen.size,
                                        seen.mtime_ns, seen.ino, expect))
             picks.append(i)
-        results = self.ctx.remote.stage_copies(sources) if sources and not self._stopping() else None
-        if results is None:
-            return list(range(len(batch)))
-        taken = set(picks)
+        if not sources or self._stopping():
+            return None
+        return _Copies(picks, self.ctx.remote.prepare_copies(sources))
+
+    def _took(self, batch: list[Action], copies: _Copies | None, staged: list[Staged | None]) -> None:
+        """The copies' results into `staged` (their errors counted)."""
+        if copies is None:
+            return
+        if not copies.ran:
+            copies.batch.close()     # never run (stopped, or an error before): what it holds goes
+            return
         sent = 0
-        for i, result in zip(picks, results, strict=True):
+        for i, result in zip(copies.picks, copies.batch.results(), strict=True):
             a = batch[i]
             if isinstance(result, Exception):   # (not the ABC StagedWrite: its check costs ten times more)
                 self._fail(a, result)
@@ -568,7 +650,6 @@ class Executor:
                 staged[i] = (result, seen, seen.size, 0)
                 sent += seen.size
         self.ctx.reporter.advance(sent)
-        return [i for i in range(len(batch)) if i not in taken]
 
     def _delta_wanted(self, path: str, seen: Entry, r: RemoteEntry | None) -> bool:
         deltas = self.ctx.deltas

@@ -39,7 +39,7 @@ from types import ModuleType
 from syncagent import errors
 from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide, LocalStaged
 from syncagent.fileio import copy_range, map_oserror, syncfs
-from syncagent.providers.base import ANY, Kind, LocalSource, RemoteEntry, StagedWrite, commit_one
+from syncagent.providers.base import ANY, CopyBatch, Kind, LocalSource, RemoteEntry, StagedWrite, commit_one
 
 NATIVE_VERSION = 3          # _stage.c's STAGE_VERSION: the calling convention spoken here
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
@@ -135,41 +135,103 @@ _Folder = tuple[int, bytes | None, int, int]
 
 
 def _batch(side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) -> list[StagedWrite | Exception]:
-    results: list[StagedWrite | Exception | None] = [None] * len(sources)
-    jobs: list[tuple[str, bytes | None, int, int, int, str, int, int, int, bool]] = []
-    placed: list[tuple[int, str, str]] = []
-    folders = _Folders(side)
-    try:
-        for i, src in enumerate(sources):
+    batch = NativeCopies(side, module, sources)
+    batch.run()
+    return batch.results()
+
+
+def prepare_copies(side: LocalSide, sources: Sequence[LocalSource]) -> CopyBatch:
+    """LocalSide.prepare_copies: split where the native module copies (and
+    where no subclass stages its own way: its stage_copies is then called)."""
+    module = native()
+    if module is None or type(side).stage_copies is not LocalSide.stage_copies:
+        return CopyBatch(side.stage_copies, sources)
+    return NativeCopies(side, module, sources)
+
+
+class NativeCopies(CopyBatch):
+    """A native batch in three steps: the jobs made here (folders lent, temps
+    named and noted for the next flush), run() copies with the GIL let go
+    (nothing else: a staging thread), results() makes the staged writes."""
+
+    def __init__(self, side: LocalSide, module: ModuleType, sources: Sequence[LocalSource]) -> None:
+        super().__init__(side.stage_copies, sources)
+        self.side, self.module = side, module
+        self._early: dict[int, Exception] = {}
+        self._jobs: list[tuple[str, bytes | None, int, int, int, str, int, int, int, bool]] = []
+        self._placed: list[tuple[int, str, str]] = []
+        self._done: list[tuple[int, int, int, int]] | None = None
+        self._folders: _Folders | None = _Folders(side)
+        try:
+            self._prepare()
+        except BaseException:
+            self._close()
+            raise
+        # Noted before they exist: the flush after run() is what makes them durable (one that was
+        # never made is dropped again by results()).
+        side._unflushed.update((head, tmp) for _, head, tmp in self._placed)
+
+    def _prepare(self) -> None:
+        side, folders = self.side, self._folders
+        assert folders is not None
+        for i, src in enumerate(self.sources):
             head, _, name = side.disk_rel(src.path).rpartition("/")
             try:
                 folder = folders.lend(head)
             except OSError as exc:
-                results[i] = map_oserror(exc, src.path)
+                self._early[i] = map_oserror(exc, src.path)
                 continue
             except errors.ProviderError as exc:
-                results[i] = exc
+                self._early[i] = exc
                 continue
             tmp = side.temp_for(name)
-            jobs.append((src.source, folder[1], folder[0], folder[2], folder[3], tmp,   # (encoded by the module)
-                         src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
-            placed.append((i, head, tmp))
-        with _early_flush(side, len(jobs) > FSYNC_EACH_UP_TO):
-            done = module.stage_copies(jobs, THREADS)
-    finally:
-        folders.close()
-    for (i, head, tmp), (status, a, b, c) in zip(placed, done, strict=True):
-        src = sources[i]
-        if status == module.OK:
-            results[i] = _staged(side, src, head, tmp, a, b, c)
-        elif status == module.CHANGED:
-            results[i] = errors.Conflict("changed since the scan", path=src.path)
-        elif status == module.STALE:   # the folder was replaced since it was opened: walk to it again
-            results[i] = _one(side, src)
+            self._jobs.append((src.source, folder[1], folder[0], folder[2], folder[3], tmp,   # (encoded by the module)
+                               src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
+            self._placed.append((i, head, tmp))
+
+    def _close(self) -> None:
+        if self._folders is not None:
+            self._folders.close()
+            self._folders = None
+
+    def close(self) -> None:
+        self._close()
+        if self._done is None:
+            self.side._unflushed.difference_update((head, tmp) for _, head, tmp in self._placed)
+
+    def run(self) -> bool:
+        try:
+            with _early_flush(self.side, len(self._jobs) > FSYNC_EACH_UP_TO):
+                self._done = self.module.stage_copies(self._jobs, THREADS)
+        finally:
+            self._close()
+        return True
+
+    def results(self) -> list[StagedWrite | Exception]:
+        self._close()     # (run() closed them; a batch never run closes here)
+        side, module, sources = self.side, self.module, self.sources
+        results: list[StagedWrite | Exception | None] = [None] * len(sources)
+        for i, exc in self._early.items():
+            results[i] = exc
+        done = self._done
+        if done is None:      # never run, or failed: none of its temps was made
+            side._unflushed.difference_update((head, tmp) for _, head, tmp in self._placed)
         else:
-            results[i] = map_oserror(OSError(a, os.strerror(a)), src.path)
-    return [r if r is not None else errors.PermanentError("not staged", path=s.path)
-            for r, s in zip(results, sources, strict=True)]
+            ok = module.OK
+            for (i, head, tmp), (status, a, b, c) in zip(self._placed, done, strict=True):
+                src = sources[i]
+                if status == ok:
+                    results[i] = _staged(side, src, head, tmp, a, b, c)
+                    continue
+                side._unflushed.discard((head, tmp))
+                if status == module.CHANGED:
+                    results[i] = errors.Conflict("changed since the scan", path=src.path)
+                elif status == module.STALE:   # the folder was replaced since it was opened: walk to it again
+                    results[i] = _one(side, src)
+                else:
+                    results[i] = map_oserror(OSError(a, os.strerror(a)), src.path)
+        return [r if r is not None else errors.PermanentError("not staged", path=s.path)
+                for r, s in zip(results, sources, strict=True)]
 
 
 def commit_staged(side: LocalSide, writes: Sequence[StagedWrite]) -> list[RemoteEntry | Exception]:

@@ -24,6 +24,7 @@ from syncagent.fileio import copy_into, fdatasync_path, map_oserror, syncfs
 from syncagent.paths import nfc, temp_name
 from syncagent.providers.base import (
     ANY,
+    CopyBatch,
     Expect,
     Kind,
     LocalSource,
@@ -317,6 +318,13 @@ class LocalSide:
         from syncagent.engine import localcopy
 
         return localcopy.stage_copies(self, sources)
+
+    def prepare_copies(self, sources: Sequence[LocalSource]) -> CopyBatch:
+        """stage_copies in three steps: only the kernel's copying on the staging
+        thread where the native module is built (engine/localcopy.py)."""
+        from syncagent.engine import localcopy
+
+        return localcopy.prepare_copies(self, sources)
 
     @staticmethod
     def _fill(fd: int, stream: IO[bytes], size: int, mtime_ns: int, path: str) -> os.stat_result:

@@ -15,6 +15,7 @@ import abc
 import enum
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
+from syncagent import errors
 from syncagent.dataclass_lite import field_values, fields_eq, fields_repr
 
 TYPE_CHECKING = False
@@ -348,6 +349,32 @@ class StagedWrite(abc.ABC):
         """Throw the staged bytes away."""
 
 
+class CopyBatch:
+    """Provider.stage_copies in three steps, so that a staging thread does only
+    the copying while the engine's thread does the Python around it: made by
+    prepare_copies on the engine's thread, `run()` on any thread, `results()`
+    back on the engine's thread once run() has said the provider took them.
+    This one calls stage_copies in run()."""
+
+    def __init__(self, stage_copies: Callable[[Sequence[LocalSource]], Sequence[StagedWrite | Exception] | None],
+                 sources: Sequence[LocalSource]) -> None:
+        self.stage_copies, self.sources = stage_copies, sources
+        self._results: Sequence[StagedWrite | Exception] | None = None
+
+    def run(self) -> bool:
+        """Copy. False: the provider does not take them (they go per file)."""
+        self._results = self.stage_copies(self.sources)
+        return self._results is not None
+
+    def close(self) -> None:
+        """Let go of what a batch that will not run holds."""
+
+    def results(self) -> Sequence[StagedWrite | Exception]:
+        """One per source, in order, as stage_copies gives them (after run())."""
+        return self._results if self._results is not None else [
+            errors.PermanentError("not staged", path=s.path) for s in self.sources]
+
+
 class DoneWrite(StagedWrite):
     """A write that was complete (and visible) as soon as it was made."""
 
@@ -511,6 +538,12 @@ class Provider(abc.ABC):
         (Conflict: the file is not the one the scan saw, or changed while it
         was copied). None (the default): not offered, the engine sends the bytes."""
         return None
+
+    def prepare_copies(self, sources: Sequence[LocalSource]) -> CopyBatch:
+        """stage_copies in three steps (CopyBatch), for a staging thread that
+        should only copy. This one runs stage_copies in CopyBatch.run(); a
+        provider whose copying can run without the GIL splits it."""
+        return CopyBatch(self.stage_copies, sources)
 
     def flush(self) -> None:
         """Make every staged write durable (before their commits)."""

@@ -464,3 +464,59 @@ def test_a_file_system_without_rename_noreplace_gets_a_look_then_a_plain_rename(
     assert (dst / "f2.txt").read_text() == "theirs"
     assert sorted(p.name for p in dst.iterdir()) == [f"f{i}.txt" for i in range(5)]
     assert all((dst / f"f{i}.txt").read_text() == f"ours {i}" for i in (0, 1, 3, 4))
+
+
+def test_a_prepared_batch_copies_on_another_thread_and_is_made_on_the_callers(tmp_path: Path) -> None:
+    """prepare_copies splits a native batch: temps named and noted for the next
+    flush before it runs, only the copying on the staging thread, the staged
+    writes made back on the caller's thread."""
+    if localcopy.native() is None:
+        pytest.skip("the native staging module is not built here")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / f"d{i % 2}" / f"f{i}.bin", os.urandom(100 + i)) for i in range(30)]
+    age_files(src)
+    for i in range(2):
+        (dst / f"d{i}").mkdir(parents=True)
+    side = LocalSide(dst)
+    batch = side.prepare_copies([_source(f, f"{f.parent.name}/{f.name}") for f in files])
+    assert isinstance(batch, localcopy.NativeCopies)
+    assert len(side._unflushed) == 30, "noted before they exist: the flush after the copy covers them"
+    ran: list[bool] = []
+    copier = threading.Thread(target=lambda: ran.append(batch.run()))
+    copier.start()
+    copier.join()
+    assert ran == [True]
+    side.flush()
+    staged = [s for s in batch.results() if isinstance(s, StagedWrite)]
+    assert len(staged) == 30
+    assert all(not isinstance(e, Exception) for e in side.commit_staged(staged))
+    assert tree(src) == tree(dst) and not side._unflushed
+
+
+def test_a_prepared_batch_never_run_lets_go_of_its_folders_and_notes(tmp_path: Path) -> None:
+    if localcopy.native() is None:
+        pytest.skip("the native staging module is not built here")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / "d" / f"f{i}.bin", b"x" * i) for i in range(5)]
+    (dst / "d").mkdir(parents=True)
+    side = LocalSide(dst)
+    batch = side.prepare_copies([_source(f, f"d/{f.name}") for f in files])
+    assert isinstance(batch, localcopy.NativeCopies) and side._unflushed
+    batch.close()
+    assert not side._unflushed and batch._folders is None, "the folders it was lent are given back"
+    assert _names(dst / "d") == [], "nothing was written"
+
+
+def test_a_subclass_that_stages_its_own_way_is_called(tmp_path: Path) -> None:
+    class Own(LocalSide):
+        def stage_copies(self, sources: Sequence[LocalSource]) -> Sequence[StagedWrite | Exception]:
+            called.append(len(sources))
+            return super().stage_copies(sources)
+
+    called: list[int] = []
+    src = write(tmp_path / "src" / "a.txt", b"a")
+    (tmp_path / "dst").mkdir()
+    side = Own(tmp_path / "dst")
+    batch = side.prepare_copies([_source(src, "a.txt")])
+    assert batch.run() and called == [1]
+    assert len(batch.results()) == 1

@@ -169,3 +169,32 @@ def test_a_flush_that_fails_on_the_staging_thread_fails_the_run_and_leaves_no_te
     _fails_then_converges(tmp_path, lambda provider: monkeypatch.setattr(LocalProvider, "flush", broken),
                           lambda: monkeypatch.setattr(LocalProvider, "flush", real), OSError, "No space left")
     assert set(calls[:2]) == {"stage-ahead"}
+
+
+def test_the_staging_thread_only_copies(tmp_path: Path, small_batches: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the native batch, the staging thread runs the copying alone: each
+    batch's staged writes are made on the engine's thread."""
+    from syncagent.engine import localcopy
+
+    if localcopy.native() is None:
+        pytest.skip("the native staging module is not built here")
+    threads: dict[str, set[str]] = {"run": set(), "results": set()}
+    for step in threads:
+        original = getattr(localcopy.NativeCopies, step)
+
+        def noted(self: localcopy.NativeCopies, _step: str = step,
+                  _original: Callable[..., object] = original) -> object:
+            threads[_step].add(threading.current_thread().name)
+            return _original(self)
+
+        monkeypatch.setattr(localcopy.NativeCopies, step, noted)
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 30)
+    store = Store(tmp_path / "s")
+    try:
+        summary = _sync(local, LocalProvider(remote), store)
+    finally:
+        store.close()
+    assert summary.uploaded == 30 and summary.errors == 0
+    assert threads == {"run": {"stage-ahead"}, "results": {threading.current_thread().name}}
+    assert tree(local) == tree(remote) and not _temps(remote)

@@ -489,9 +489,7 @@ class Executor:
             for pending in (current, following):
                 if pending is not None:   # an error on the way: the later batches' temps are thrown away
                     with contextlib.suppress(BaseException):   # the error already on its way is the one to report
-                        pending.result()
-                    with contextlib.suppress(BaseException):
-                        pending.took()
+                        pending.result()     # (its copies' results taken into `staged` too)
                     _abort(pending.staged)
 
     def _after_batch(self, rows: list[int]) -> None:

@@ -208,15 +208,13 @@ class NativeCopies(CopyBatch):
         return True
 
     def results(self) -> list[StagedWrite | Exception]:
-        self._close()     # (run() closed them; a batch never run closes here)
+        self.close()     # (run() gave the folders back; a batch never run, or failed, made none of its temps)
         side, module, sources = self.side, self.module, self.sources
         results: list[StagedWrite | Exception | None] = [None] * len(sources)
         for i, exc in self._early.items():
             results[i] = exc
         done = self._done
-        if done is None:      # never run, or failed: none of its temps was made
-            side._unflushed.difference_update((head, tmp) for _, head, tmp in self._placed)
-        else:
+        if done is not None:
             ok = module.OK
             for (i, head, tmp), (status, a, b, c) in zip(self._placed, done, strict=True):
                 src = sources[i]

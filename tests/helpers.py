@@ -52,10 +52,11 @@ def sync_in_process(local: Path, remote: Path, state: Path, paths: set[str] | No
                     **options: object) -> Summary:
     store = Store(state)
     try:
-        provider = LocalProvider(remote)
-        engine = Engine(local, provider, f"local:{remote}", store, SyncOptions(**options),  # type: ignore[arg-type]
-                        Reporter(quiet=True))
-        return engine.sync(paths)
+        # closed as the command closes it: a run's folder descriptors go with the provider
+        with LocalProvider(remote) as provider:
+            engine = Engine(local, provider, f"local:{remote}", store, SyncOptions(**options),  # type: ignore[arg-type]
+                            Reporter(quiet=True))
+            return engine.sync(paths)
     finally:
         store.close()
 

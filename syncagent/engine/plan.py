@@ -228,7 +228,7 @@ def find_moves(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: di
             if r is not None and src is not None and p not in local and _same_remote(r, base[src]) \
                     and _room_for(p, local):
                 moves.append(Action(Op.MOVE_LOCAL, src, str(r.kind), dst=p, reason="moved remotely"))
-    return _outermost(moves)
+    return _compose(_outermost(moves), local, remote)
 
 
 def _room_for(dst: str, view: Mapping[str, Entry | RemoteEntry]) -> bool:
@@ -272,6 +272,56 @@ def _outermost(moves: list[Action]) -> list[Action]:
                       for k in kept if k.kind == DIR)
         if not implied and not any(m.path == k.path or m.dst == k.dst for k in kept):
             kept.append(m)
+    return kept
+
+
+def _compose(moves: list[Action], local: Mapping[str, Entry], remote: Mapping[str, RemoteEntry]) -> list[Action]:
+    """Order the moves and give each the paths it has when its turn comes.
+
+    Moves are found in the trees as they were, but a folder's move shifts the
+    paths of what it holds. On the same side, a move out of a folder that
+    moves runs after it, from where the folder's move put it, and a move into
+    a folder that a move brings runs after that move. A move into a folder that the other side renamed lands
+    where the rename took that folder (the rename carries the folder's
+    contents, whatever joined it on the other side). A move that cannot be
+    ordered or whose new destination is taken is dropped: the table then
+    uploads and deletes, which is never wrong, only slower.
+    """
+    folders = [k for k in moves if k.kind == DIR]
+    if not folders:
+        return moves
+
+    def after(m: Action, k: Action) -> bool:
+        """Whether `m` must run after the folder move `k`."""
+        if m is k:
+            return False
+        if m.op is not k.op:
+            return is_under(m.dst, k.path)
+        return is_under(m.path, k.path) or is_under(m.dst, k.dst)
+
+    todo, ordered = list(moves), []
+    while todo:
+        ready = [m for m in todo if not any(after(m, k) for k in folders if k in todo)]
+        if not ready:  # a cycle: those left are left to the table
+            break
+        ordered.extend(ready)
+        todo = [m for m in todo if m not in ready]
+    kept: list[Action] = []
+    for m in ordered:
+        src, dst = m.path, m.dst
+        for k in kept:
+            if k.kind != DIR:
+                continue
+            if k.op is m.op and is_under(src, k.path):
+                src = k.dst + src[len(k.path):]
+            elif k.op is not m.op and is_under(dst, k.path):
+                dst = k.dst + dst[len(k.path):]
+        if dst != m.dst:
+            target: Mapping[str, Entry | RemoteEntry] = local if m.op is Op.MOVE_LOCAL else remote
+            if dst in target or not _room_for(dst, target) or any(dst == k.dst for k in kept):
+                continue
+        kept.append(m if (src, dst) == (m.path, m.dst) else
+                    Action(m.op, src, m.kind, dst=dst, reason=m.reason))
     return kept
 
 

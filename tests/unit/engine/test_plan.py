@@ -295,3 +295,59 @@ def test_a_move_waits_for_nothing_in_its_way() -> None:
     r["a.txt/e"] = RemoteEntry("a.txt/e", Kind.DIR, id=b["d/e"].rid)
     the_plan = plan(l, r, b, same, remote_ids=True)
     assert not [m for m in the_plan.moves if m.dst.startswith("a.txt/")]
+
+
+def _renamed(l: dict[str, Entry], b: dict[str, Base], old: str, new: str) -> None:
+    """The local side renamed `old` to `new` (same inode, size and mtime)."""
+    for p, row in b.items():  # views() gives every folder one inode
+        if row.kind == DIR:
+            b[p] = row._replace(ino=_ver(p) + 7)
+    e = b[old]
+    l.pop(old, None)
+    l[new] = Entry(e.kind, e.size if e.kind == FILE else 0, e.mtime_ns if e.kind == FILE else 0, e.ino)
+
+
+def test_a_file_moved_out_of_a_folder_renamed_on_the_same_side_moves_from_where_the_folder_went() -> None:
+    """Found by test_stateful: d/e/f.txt renamed to b.txt, then d to x. The
+    remote renames d first, so the file's move starts from x/e/f.txt."""
+    base = {"d": DIRV, "d/e": DIRV, "d/e/f.txt": "F"}
+    l, r, b, same = views({}, dict(base), base)
+    l = {}
+    _renamed(l, b, "d", "x")
+    _renamed(l, b, "d/e", "x/e")
+    _renamed(l, b, "d/e/f.txt", "b.txt")
+    the_plan = plan(l, r, b, same)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_REMOTE, "d", "x"),
+                                                                (Op.MOVE_REMOTE, "x/e/f.txt", "b.txt")]
+    assert not [a for a in the_plan.actions if a.op not in (Op.RECORD, Op.FORGET)]
+
+
+def test_a_remote_move_into_a_folder_renamed_locally_lands_where_the_rename_took_the_folder() -> None:
+    """Found by test_stateful: the remote moved a.txt into d while d was renamed
+    to x locally. The rename carries what d holds, so a.txt goes to x/c.txt
+    (before: a download, a delete and an empty d left behind locally)."""
+    base = {"a.txt": "A", "d": DIRV, "d/f": "F"}
+    l, r, b, same = views({}, {"d": DIRV, "d/f": "F", "d/c.txt": "A"}, base)
+    l = {"a.txt": Entry(FILE, 1, b["a.txt"].mtime_ns, b["a.txt"].ino)}
+    _renamed(l, b, "d", "x")
+    _renamed(l, b, "d/f", "x/f")
+    r["d/c.txt"] = RemoteEntry("d/c.txt", Kind.FILE, b["a.txt"].rsize, b["a.txt"].rmtime_ns, "r", id=b["a.txt"].rid)
+    the_plan = plan(l, r, b, same, remote_ids=True)
+    assert [(m.op, m.path, m.dst) for m in the_plan.moves] == [(Op.MOVE_REMOTE, "d", "x"),
+                                                                (Op.MOVE_LOCAL, "a.txt", "x/c.txt")]
+    assert not [a for a in the_plan.actions if a.op not in (Op.RECORD, Op.FORGET)]
+
+
+def test_a_move_into_a_folder_that_a_folder_move_brings_runs_after_it() -> None:
+    """Locally d/g went to x, then a.txt into x: the remote renames d/g to x
+    before a.txt goes into x (else a.txt's move would make an x that d/g's
+    could not take)."""
+    base = {"a.txt": "A", "d": DIRV, "d/g": DIRV, "d/g/f": "F"}
+    l, r, b, same = views({}, dict(base), base)
+    l = {}
+    _renamed(l, b, "d", "d")
+    _renamed(l, b, "d/g", "x")
+    _renamed(l, b, "d/g/f", "x/f")
+    _renamed(l, b, "a.txt", "x/a.txt")
+    the_plan = plan(l, r, b, same)
+    assert [(m.path, m.dst) for m in the_plan.moves] == [("d/g", "x"), ("a.txt", "x/a.txt")]

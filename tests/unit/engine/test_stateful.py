@@ -129,3 +129,47 @@ class TwoSides(RuleBasedStateMachine):
 TwoSides.TestCase.settings = settings(max_examples=100, stateful_step_count=25, deadline=None,
                                       suppress_health_check=[HealthCheck.too_slow])
 test_two_sides = TwoSides.TestCase
+
+
+def _synced_pair(tmp: Path, files: dict[str, str]) -> tuple[Path, Path, Path]:
+    local, remote, state = tmp / "l", tmp / "r", tmp / "s"
+    local.mkdir()
+    remote.mkdir()
+    for name, data in files.items():
+        write(local / name, data)
+    assert sync_in_process(local, remote, state).errors == 0
+    return local, remote, state
+
+
+def _converges(local: Path, remote: Path, state: Path) -> dict[str, str]:
+    first = sync_in_process(local, remote, state, max_delete=100.0, force=True)
+    assert first.errors == 0, first.error_list
+    assert first.uploaded == first.downloaded == 0, "a move became a transfer"
+    lt = tree(local)
+    assert lt == tree(remote)
+    assert not sync_in_process(local, remote, state).changed_anything()
+    return lt
+
+
+def test_a_file_moved_out_of_a_folder_then_renamed_moves_on_both(tmp_path: Path) -> None:
+    """Found by this machine: d/e/f.txt -> b.txt, then d -> x, both local."""
+    local, remote, state = _synced_pair(tmp_path, {"a.txt": "A\n", "d/e/f.txt": "F\n"})
+    (local / "d/e/f.txt").rename(local / "b.txt")
+    (local / "d").rename(local / "x")
+    assert set(_converges(local, remote, state)) == {"a.txt", "b.txt", "x", "x/e"}
+
+
+def test_a_remote_move_into_a_folder_renamed_locally_follows_the_folder(tmp_path: Path) -> None:
+    """Found by this machine: d -> x locally, a.txt -> d/c.txt remotely. The
+    rename carries d's contents, c.txt included; no empty d is left behind."""
+    local, remote, state = _synced_pair(tmp_path, {"a.txt": "A\n", "d/e/f.txt": "F\n"})
+    (local / "d").rename(local / "x")
+    (remote / "a.txt").rename(remote / "d/c.txt")
+    assert set(_converges(local, remote, state)) == {"x", "x/e", "x/e/f.txt", "x/c.txt"}
+
+
+def test_a_file_moved_into_a_folder_that_a_folder_move_brings(tmp_path: Path) -> None:
+    local, remote, state = _synced_pair(tmp_path, {"a.txt": "A\n", "d/g/f": "F\n"})
+    (local / "d/g").rename(local / "x")
+    (local / "a.txt").rename(local / "x/a.txt")
+    assert set(_converges(local, remote, state)) == {"d", "x", "x/f", "x/a.txt"}

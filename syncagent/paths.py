@@ -137,7 +137,9 @@ class IgnoreRules:
         if lines:
             import pathspec
 
-            self._spec = pathspec.PathSpec.from_lines("gitwildmatch", lines)
+            # GitIgnoreSpec: git's own reading (a file re-included under an
+            # excluded folder stays excluded); the "gitwildmatch" factory is deprecated
+            self._spec = pathspec.GitIgnoreSpec.from_lines(lines)
 
     def __bool__(self) -> bool:
         return self._spec is not None

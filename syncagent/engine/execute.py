@@ -379,8 +379,7 @@ class Executor:
             return
         crashpoint.point("deleted")
         self.ctx.reporter.action("delete remote", a.path + ("/" if a.kind == DIR else ""))
-        if a.kind == FILE:
-            self.ctx.summary.deleted_remote += 1
+        self.ctx.summary.deleted_remote += self.plan.files_taken(a)
         self._forget(a.path, a.recursive)
 
     def _delete_local(self, a: Action) -> None:
@@ -408,8 +407,7 @@ class Executor:
         self._after_local(a.path)
         crashpoint.point("deleted")
         self.ctx.reporter.action("delete local", a.path + ("/" if a.kind == DIR else ""))
-        if a.kind == FILE:
-            self.ctx.summary.deleted_local += 1
+        self.ctx.summary.deleted_local += self.plan.files_taken(a)
         self._forget(a.path, a.recursive)
 
     def _mkdirs(self) -> None:

@@ -123,10 +123,13 @@ def _copy_checked(fd_in: int, out: int, src: LocalSource) -> os.stat_result:
 
 
 def _staged(side: LocalSide, src: LocalSource, head: str, tmp: str, size: int, mtime_ns: int,
-            ino: int) -> StagedWrite:
+            ino: int, *, note: bool = True) -> StagedWrite:
+    """The staged write of a temp just written (`note`: pending the next flush;
+    a native batch notes its temps itself, once its copy is done)."""
     entry = RemoteEntry(src.path, Kind.FILE, size, mtime_ns, f"{mtime_ns}-{size}-{ino}", None, str(ino))
     staged = (head, tmp)
-    side._unflushed.add(staged)
+    if note:
+        side._unflushed.add(staged)
     return LocalStaged(side, src.path, tmp, entry, src.expect, staged)
 
 
@@ -167,9 +170,6 @@ class NativeCopies(CopyBatch):
         except BaseException:
             self._close()
             raise
-        # Noted before they exist: the flush after run() is what makes them durable (one that was
-        # never made is dropped again by results()).
-        side._unflushed.update((head, tmp) for _, head, tmp in self._placed)
 
     def _prepare(self) -> None:
         side, folders = self.side, self._folders
@@ -196,15 +196,18 @@ class NativeCopies(CopyBatch):
 
     def close(self) -> None:
         self._close()
-        if self._done is None:
-            self.side._unflushed.difference_update((head, tmp) for _, head, tmp in self._placed)
 
     def run(self) -> bool:
         try:
             with _early_flush(self.side, len(self._jobs) > FSYNC_EACH_UP_TO):
-                self._done = self.module.stage_copies(self._jobs, THREADS)
+                done = self._done = self.module.stage_copies(self._jobs, THREADS)
         finally:
             self._close()
+        # Noted once written, not before: a flush takes what is noted when it begins as
+        # flushed, and the batch before this one may begin its flush while this one copies.
+        ok = self.module.OK
+        self.side._unflushed.update((head, tmp) for (_, head, tmp), (status, *_) in zip(self._placed, done, strict=True)
+                                    if status == ok)
         return True
 
     def results(self) -> list[StagedWrite | Exception]:
@@ -213,21 +216,25 @@ class NativeCopies(CopyBatch):
         results: list[StagedWrite | Exception | None] = [None] * len(sources)
         for i, exc in self._early.items():
             results[i] = exc
+        late: set[tuple[str, str]] = set()
         done = self._done
         if done is not None:
             ok = module.OK
             for (i, head, tmp), (status, a, b, c) in zip(self._placed, done, strict=True):
                 src = sources[i]
                 if status == ok:
-                    results[i] = _staged(side, src, head, tmp, a, b, c)
+                    results[i] = _staged(side, src, head, tmp, a, b, c, note=False)
                     continue
-                side._unflushed.discard((head, tmp))
                 if status == module.CHANGED:
                     results[i] = errors.Conflict("changed since the scan", path=src.path)
                 elif status == module.STALE:   # the folder was replaced since it was opened: walk to it again
-                    results[i] = _one(side, src)
+                    results[i] = again = _one(side, src)
+                    if isinstance(again, LocalStaged):
+                        late.add(again.staged)
                 else:
                     results[i] = map_oserror(OSError(a, os.strerror(a)), src.path)
+        if late:   # staged here, after the batch's flush may have begun: made durable here
+            side.flush_these(late)
         return [r if r is not None else errors.PermanentError("not staged", path=s.path)
                 for r, s in zip(results, sources, strict=True)]
 

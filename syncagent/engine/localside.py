@@ -366,6 +366,11 @@ class LocalSide:
         self._flush(staged)
         self._unflushed.difference_update(staged)
 
+    def flush_these(self, staged: set[tuple[str, str]]) -> None:
+        """Make these staged temps durable now (they are no longer pending)."""
+        self._flush(staged)
+        self._unflushed.difference_update(staged)
+
     def _flush(self, staged: set[tuple[str, str]]) -> None:
         if len(staged) <= FSYNC_EACH_UP_TO:
             try:

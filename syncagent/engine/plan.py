@@ -90,6 +90,7 @@ class Plan:
         self.local: dict[str, Entry] = {}
         self.remote: dict[str, RemoteEntry] = {}
         self.base: dict[str, Base] = {}
+        self._folded: dict[Op, dict[str, int]] = {}   # files under each folded delete, per side
 
     def of(self, *ops: Op) -> list[Action]:
         return [a for a in self.actions if a.op in ops]
@@ -98,26 +99,34 @@ class Plan:
     def conflicts(self) -> list[Action]:
         return self.of(Op.CONFLICT)
 
-    def deleted_files(self, op: Op, local: dict[str, Entry], remote: dict[str, RemoteEntry],
-                      base: dict[str, Base]) -> int:
+    def deleted_files(self, op: Op) -> int:
         """How many files the deletes of `op` remove (a folded folder counts its files)."""
-        n = 0
-        for a in self.of(op):
-            if a.kind == FILE:
-                n += 1
-            elif a.recursive:
-                side: Iterable[str] = local if op is Op.DELETE_LOCAL else remote
-                n += sum(1 for p in side if is_under(p, a.path) and _kind_of(p, local, remote, op) == FILE)
-        return n
+        return sum(self.files_taken(a) for a in self.of(op))
+
+    def files_taken(self, delete: Action) -> int:
+        """The files one delete removes: a file itself, a folded folder's files
+        (its children are FORGETs, so they would count for nothing)."""
+        if delete.kind == FILE:
+            return 1
+        if not delete.recursive:
+            return 0
+        counts = self._folded.get(delete.op)
+        if counts is None:
+            tops = {a.path for a in self.of(delete.op) if a.recursive}
+            view: Mapping[str, Entry | RemoteEntry] = self.local if delete.op is Op.DELETE_LOCAL else self.remote
+            counts = self._folded[delete.op] = {}
+            for p, e in view.items():
+                if str(e.kind) != FILE:
+                    continue
+                q = parent(p)
+                while q and q not in tops:
+                    q = parent(q)
+                if q:
+                    counts[q] = counts.get(q, 0) + 1
+        return counts.get(delete.path, 0)
 
     def transfers(self) -> int:
         return len(self.of(Op.UPLOAD, Op.DOWNLOAD))
-
-
-def _kind_of(p: str, local: dict[str, Entry], remote: dict[str, RemoteEntry], op: Op) -> str:
-    if op is Op.DELETE_LOCAL:
-        return local[p].kind
-    return str(remote[p].kind)
 
 
 # ---- states -----------------------------------------------------------------

@@ -488,7 +488,7 @@ class Engine:
         if self.options.force:
             return
         for op, side in ((Op.DELETE_LOCAL, "local"), (Op.DELETE_REMOTE, "remote")):
-            n = the_plan.deleted_files(op, the_plan.local, the_plan.remote, the_plan.base)
+            n = the_plan.deleted_files(op)
             if n > BIG_DELETE_MIN and base_files and n * 100 > self.options.max_delete * base_files:
                 raise errors.GuardRefused(
                     f"this run would delete {n} of {base_files} files on the {side} side "
@@ -510,8 +510,8 @@ class Engine:
             elif a.op is Op.DOWNLOAD:
                 summary.downloaded += 1
                 summary.bytes_downloaded += the_plan.remote[a.path].size
-            elif a.op is Op.DELETE_LOCAL and a.kind == FILE:
-                summary.deleted_local += 1
-            elif a.op is Op.DELETE_REMOTE and a.kind == FILE:
-                summary.deleted_remote += 1
+            elif a.op is Op.DELETE_LOCAL:
+                summary.deleted_local += the_plan.files_taken(a)
+            elif a.op is Op.DELETE_REMOTE:
+                summary.deleted_remote += the_plan.files_taken(a)
 

@@ -15,7 +15,7 @@ import pytest
 
 from syncagent import errors
 from syncagent.engine import localcopy, safedirs
-from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide
+from syncagent.engine.localside import FSYNC_EACH_UP_TO, LocalSide, LocalStaged
 from syncagent.engine.report import Reporter, Summary
 from syncagent.engine.state import Store
 from syncagent.engine.sync import Engine, SyncOptions
@@ -467,9 +467,9 @@ def test_a_file_system_without_rename_noreplace_gets_a_look_then_a_plain_rename(
 
 
 def test_a_prepared_batch_copies_on_another_thread_and_is_made_on_the_callers(tmp_path: Path) -> None:
-    """prepare_copies splits a native batch: temps named and noted for the next
-    flush before it runs, only the copying on the staging thread, the staged
-    writes made back on the caller's thread."""
+    """prepare_copies splits a native batch: temps named before it runs, only
+    the copying (and noting them for the next flush, once written) on the
+    staging thread, the staged writes made back on the caller's thread."""
     if localcopy.native() is None:
         pytest.skip("the native staging module is not built here")
     src, dst = tmp_path / "src", tmp_path / "dst"
@@ -480,12 +480,13 @@ def test_a_prepared_batch_copies_on_another_thread_and_is_made_on_the_callers(tm
     side = LocalSide(dst)
     batch = side.prepare_copies([_source(f, f"{f.parent.name}/{f.name}") for f in files])
     assert isinstance(batch, localcopy.NativeCopies)
-    assert len(side._unflushed) == 30, "noted before they exist: the flush after the copy covers them"
+    assert not side._unflushed, "a flush begun before they are written must not take them for flushed"
     ran: list[bool] = []
     copier = threading.Thread(target=lambda: ran.append(batch.run()))
     copier.start()
     copier.join()
     assert ran == [True]
+    assert len(side._unflushed) == 30, "noted once written: the flush after the copy covers them"
     side.flush()
     staged = [s for s in batch.results() if isinstance(s, StagedWrite)]
     assert len(staged) == 30
@@ -493,7 +494,7 @@ def test_a_prepared_batch_copies_on_another_thread_and_is_made_on_the_callers(tm
     assert tree(src) == tree(dst) and not side._unflushed
 
 
-def test_a_prepared_batch_never_run_lets_go_of_its_folders_and_notes(tmp_path: Path) -> None:
+def test_a_prepared_batch_never_run_lets_go_of_its_folders(tmp_path: Path) -> None:
     if localcopy.native() is None:
         pytest.skip("the native staging module is not built here")
     src, dst = tmp_path / "src", tmp_path / "dst"
@@ -501,7 +502,7 @@ def test_a_prepared_batch_never_run_lets_go_of_its_folders_and_notes(tmp_path: P
     (dst / "d").mkdir(parents=True)
     side = LocalSide(dst)
     batch = side.prepare_copies([_source(f, f"d/{f.name}") for f in files])
-    assert isinstance(batch, localcopy.NativeCopies) and side._unflushed
+    assert isinstance(batch, localcopy.NativeCopies) and batch._folders is not None
     batch.close()
     assert not side._unflushed and batch._folders is None, "the folders it was lent are given back"
     assert _names(dst / "d") == [], "nothing was written"
@@ -520,3 +521,33 @@ def test_a_subclass_that_stages_its_own_way_is_called(tmp_path: Path) -> None:
     batch = side.prepare_copies([_source(src, "a.txt")])
     assert batch.run() and called == [1]
     assert len(batch.results()) == 1
+
+
+def test_files_staged_again_after_their_folder_was_replaced_are_flushed_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder replaced between a batch's making and its copy: those files are
+    staged again on the caller's thread, after the batch's own flush may have
+    begun, so they are made durable there and then."""
+    if localcopy.native() is None:
+        pytest.skip("the native staging module is not built here")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    files = [write(src / f"f{i}.bin", os.urandom(50 + i)) for i in range(3)]
+    (dst / "d").mkdir(parents=True)
+    side = LocalSide(dst)
+    batch = side.prepare_copies([_source(f, f"d/{f.name}") for f in files])
+    (dst / "d").rename(tmp_path / "old-d")
+    (dst / "d").mkdir()
+    assert batch.run()
+    flushed: list[set[tuple[str, str]]] = []
+    real = LocalSide._flush
+
+    def noted(self: LocalSide, staged: set[tuple[str, str]]) -> None:
+        flushed.append(set(staged))
+        real(self, staged)
+
+    monkeypatch.setattr(LocalSide, "_flush", noted)
+    staged = [s for s in batch.results() if isinstance(s, LocalStaged)]
+    assert len(staged) == 3
+    assert {s.staged for s in staged} <= set().union(*flushed) and not side._unflushed
+    assert all(not isinstance(e, Exception) for e in side.commit_staged(staged))
+    assert sorted(p.name for p in (dst / "d").iterdir()) == [f.name for f in files]

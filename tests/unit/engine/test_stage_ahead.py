@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -198,3 +200,44 @@ def test_the_staging_thread_only_copies(tmp_path: Path, small_batches: None, mon
     assert summary.uploaded == 30 and summary.errors == 0
     assert threads == {"run": {"stage-ahead"}, "results": {threading.current_thread().name}}
     assert tree(local) == tree(remote) and not _temps(remote)
+
+
+def test_each_batch_is_flushed_after_its_copy(tmp_path: Path, small_batches: None,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every temp is made durable by a flush that began once it was written:
+    the flush of the batch before must not take the next batch's temps (made
+    ready while it copied, written while it flushes) for flushed."""
+    from syncagent.engine import localcopy, localside
+
+    if localcopy.native() is None:
+        pytest.skip("the native staging module is not built here")
+    monkeypatch.setattr(localside, "FSYNC_EACH_UP_TO", 10**6)   # each flush names its temps
+    clock = itertools.count()
+    copied: dict[str, int] = {}
+    flushed: list[tuple[int, frozenset[str]]] = []
+    real_run, real_flush = localcopy.NativeCopies.run, localside.LocalSide._flush
+
+    def run(self: localcopy.NativeCopies) -> bool:
+        time.sleep(0.05)   # a big batch's copy: the next batch is made ready meanwhile
+        ok = real_run(self)
+        tick = next(clock)
+        copied.update((tmp, tick) for _, _, tmp in self._placed)
+        return ok
+
+    def flush(self: localside.LocalSide, staged: set[tuple[str, str]]) -> None:
+        flushed.append((next(clock), frozenset(tmp for _, tmp in staged)))
+        real_flush(self, staged)
+
+    monkeypatch.setattr(localcopy.NativeCopies, "run", run)
+    monkeypatch.setattr(localside.LocalSide, "_flush", flush)
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, 40)
+    store = Store(tmp_path / "s")
+    try:
+        summary = _sync(local, LocalProvider(remote), store)
+    finally:
+        store.close()
+    assert summary.uploaded == 40 and summary.errors == 0
+    assert len(copied) == 40
+    late = [tmp for tmp, tick in copied.items() if not any(t > tick and tmp in names for t, names in flushed)]
+    assert not late, f"renamed into place with no flush after their copy: {late}"

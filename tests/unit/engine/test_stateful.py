@@ -117,8 +117,10 @@ class TwoSides(RuleBasedStateMachine):
         lt, rt = tree(self.local), tree(self.remote)
         after = set(lt.values()) | set(rt.values())
         assert set(self.unsynced.values()) <= after, "a partial sync lost an unsynced version"
-        # what the partial run brought to both sides is synced now: a later delete may remove it
-        self.unsynced = {k: v for k, v in self.unsynced.items() if not lt.get(k[1]) == rt.get(k[1]) == v}
+        # what the partial run brought to both sides is synced now, under its own name or a
+        # conflict copy's: a later delete may remove it
+        both = {v for p, v in lt.items() if rt.get(p) == v}
+        self.unsynced = {k: v for k, v in self.unsynced.items() if v not in both}
 
     @invariant()
     def no_temp_files(self) -> None:
@@ -173,3 +175,12 @@ def test_a_file_moved_into_a_folder_that_a_folder_move_brings(tmp_path: Path) ->
     (local / "d/g").rename(local / "x")
     (local / "a.txt").rename(local / "x/a.txt")
     assert set(_converges(local, remote, state)) == {"d", "x", "x/f", "x/a.txt"}
+
+
+def test_a_folder_deleted_on_one_side_counts_its_files(tmp_path: Path) -> None:
+    """The folder's delete folds its files into one; the summary still counts them."""
+    local, remote, state = _synced_pair(tmp_path, {"d/a.txt": "A\n", "d/e/b.txt": "B\n", "c.txt": "C\n"})
+    shutil.rmtree(remote / "d")
+    summary = sync_in_process(local, remote, state, max_delete=100.0, force=True)
+    assert (summary.deleted_local, summary.deleted_remote, summary.errors) == (2, 0, 0)
+    assert set(tree(local)) == {"c.txt"}

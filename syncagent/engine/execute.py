@@ -9,6 +9,7 @@ that is behind, never ahead, of the disk: the next run converges.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import io
 import os
@@ -458,37 +459,48 @@ class Executor:
         """Each batch is copied and then flushed on a staging thread of its own;
         the next batch's copy starts as soon as this one's temps are written (its
         flush and the copy overlap), and this one is committed and recorded here
-        once flushed. A batch is prepared here (its intents journaled, its
-        copies made ready) while the one before it copies, so the copying
-        never waits for Python; nothing of a batch is visible before its own
-        flush and commit."""
-        current: _Ahead | None = None
-        following: _Ahead | None = None
+        once flushed. Batches are prepared here (their intents journaled, their
+        copies made ready) while the ones before them copy or flush, up to two
+        ahead of the one being finished, so the copying never waits for Python;
+        nothing of a batch is visible before its own flush and commit."""
+        ahead: collections.deque[_Ahead] = collections.deque()   # started or chained, in batch order
+        prepared = 0
+
+        def prepare(*, even_stopping: bool = False) -> None:
+            nonlocal prepared
+            if prepared == len(batches) or (self._stopping() and not even_stopping):
+                return
+            following = self._stage_ahead(batches[prepared])
+            prepared += 1
+            if ahead:
+                ahead[-1].then(following)
+            else:
+                following.start()
+            ahead.append(following)
+
         try:
-            for k, batch in enumerate(batches):
-                if current is None:
-                    current = self._stage_ahead(batch)
-                    current.start()
-                if k + 1 < len(batches) and not self._stopping():
-                    following = self._stage_ahead(batches[k + 1])   # while `current` copies
-                    current.then(following)
-                current.copied.wait()
-                done, current = current, None
+            for batch in batches:
+                if not ahead:
+                    prepare(even_stopping=True)
+                if len(ahead) < 2:
+                    prepare()                  # while this one copies
+                done = ahead.popleft()
+                done.copied.wait()
                 try:
-                    done.took()          # while its flush runs
+                    done.took()
+                    if len(ahead) < 2:
+                        prepare()              # while this one flushes: ready when the next one's copy ends
                     staged = done.result()
                     rows = [done.row, *self._finish_batch(batch, staged, done.key, flushed=True)]
                 except BaseException:
                     _abort(done.staged)   # what is not committed yet (a committed temp is gone already)
                     raise
                 self._after_batch(rows)
-                current, following = following, None
         finally:
-            for pending in (current, following):
-                if pending is not None:   # an error on the way: the later batches' temps are thrown away
-                    with contextlib.suppress(BaseException):   # the error already on its way is the one to report
-                        pending.result()     # (its copies' results taken into `staged` too)
-                    _abort(pending.staged)
+            for pending in ahead:   # an error on the way: the later batches' temps are thrown away
+                with contextlib.suppress(BaseException):   # the error already on its way is the one to report
+                    pending.result()     # (its copies' results taken into `staged` too)
+                _abort(pending.staged)
 
     def _after_batch(self, rows: list[int]) -> None:
         self._flush_base()

@@ -77,9 +77,9 @@ def test_batches_staged_ahead_give_what_one_after_the_other_gives(tmp_path: Path
         first = engine.sync()
         assert first.uploaded == 40 and first.errors == 0 and first.exit_code == 0
         assert "stage-ahead" in provider.stagers, "later batches are staged on the stage-ahead thread"
-        # at each commit: this batch's two rows (intents, then what is expected) and, but for the
-        # last batch, the next batch's intents, written before it began to stage
-        assert provider.journal_at_commit == [3] * 5 + [2]
+        # at each commit: this batch's two rows (intents, then what is expected) and the intents
+        # of the (up to) two batches after it, written before they began to stage
+        assert provider.journal_at_commit == [4] * 4 + [3, 2]
         assert store.journal(engine.pair) == []
         assert len(store.load_base(engine.pair)) == 44      # 40 files and their 4 folders
         again = _sync(local, provider, store)

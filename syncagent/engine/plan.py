@@ -410,8 +410,19 @@ def plan(local: dict[str, Entry], remote: dict[str, RemoteEntry], base: dict[str
     # the other side's deletion of that folder (it would take the moved file along).
     ctx.survivors.update(m.dst for m in moves)
     dirs: list[str] = []
+    actions, survivors = ctx.actions, ctx.survivors
+    new_here_goes_up = mode is not Mode.DOWNLOAD   # (a download mirror deletes what only this side has)
+    lget, rget, bget = local.get, remote.get, base.get
     for p in busy:
-        l, r, b = local.get(p), remote.get(p), base.get(p)
+        l, r, b = lget(p), rget(p), bget(p)
+        if b is None and r is None and l is not None and new_here_goes_up:
+            # new on this side alone, every path of a first sync: what the table says, without the lookups
+            if l.kind == DIR:
+                dirs.append(p)
+            else:
+                survivors.add(p)
+                actions.append(Action(Op.UPLOAD, p, FILE, reason="new"))
+            continue
         if _kind(l, r, b) == DIR and (l is None or l.kind == DIR) and (r is None or r.kind == DIR):
             dirs.append(p)
             continue
@@ -577,6 +588,8 @@ def _fold_deletes(actions: list[Action], ctx: _Ctx) -> list[Action]:
     for op in (Op.DELETE_LOCAL, Op.DELETE_REMOTE):
         dir_deletes = sorted(a.path for a in actions if a.op is op and a.kind == DIR
                              and a.path not in ctx.hidden)
+        if not dir_deletes:
+            continue
         tops: list[str] = []
         for d in dir_deletes:
             if not tops or not is_under(d, tops[-1]):

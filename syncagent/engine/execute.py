@@ -242,6 +242,7 @@ class Executor:
         self.upserts: list[tuple[str, Base]] = []
         self.deletes: list[str] = []
         self._shared = threading.Lock()   # the summary and the base rows, written by staging threads too
+        self._mtime_revs = ctx.remote.capabilities.mtime_revs
 
     # ---- helpers -------------------------------------------------------------
     def _remote_target(self, path: str) -> str:
@@ -298,8 +299,9 @@ class Executor:
                 and old.ino == l.ino:
             h = old.hash
         size, rrev = l.size, r.rev
-        racy_local = l.kind == FILE and _racy(l.mtime_ns)
-        racy_remote = r.kind == FILE and self.ctx.remote.capabilities.mtime_revs and _racy(r.mtime_ns)
+        racy_after = _racy_after()   # (one clock read for both sides)
+        racy_local = l.kind == FILE and l.mtime_ns > racy_after
+        racy_remote = r.kind == FILE and self._mtime_revs and r.mtime_ns > racy_after
         if (racy_local or racy_remote) and h is None and trust_hash:
             try:
                 h = self.ctx.local.hash_of(path, self.ctx.hash_kind)
@@ -592,9 +594,38 @@ class Executor:
         done = [(a, s) for a, s in zip(batch, staged, strict=True) if s is not None and a.op is op]
         if not done:
             return
-        for (a, s), outcome in zip(done, commit([s[0] for _, s in done]), strict=True):
+        outcomes = commit([s[0] for _, s in done])
+        if op is Op.UPLOAD:
+            self._uploaded(done, outcomes)
+            return
+        for (a, s), outcome in zip(done, outcomes, strict=True):
             self._committed(a, s, outcome)
             crashpoint.point("committed")
+
+    def _uploaded(self, done: list[tuple[Action, Staged]], outcomes: Sequence[RemoteEntry | Exception]) -> None:
+        """_committed for a batch's uploads, in one loop (it runs for every file)."""
+        record, action, point = self._record, self.ctx.reporter.action, crashpoint.point
+        files = size = sent = received = 0
+        try:
+            for (a, staged), outcome in zip(done, outcomes, strict=True):
+                if isinstance(outcome, Exception):
+                    self._fail(a, outcome)
+                else:
+                    seen = staged[1]
+                    assert seen is not None
+                    record(a.path, seen, outcome)
+                    files += 1
+                    size += seen.size
+                    sent += staged[2]
+                    received += staged[3]
+                    action("upload", a.path)
+                point("committed")
+        finally:
+            summary = self.ctx.summary
+            summary.uploaded += files
+            summary.bytes_uploaded += size
+            summary.bytes_sent += sent
+            summary.bytes_received += received
 
     def _stage_batch(self, batch: list[Action]) -> list[Staged | None]:
         staged: list[Staged | None] = [None] * len(batch)
@@ -629,16 +660,24 @@ class Executor:
         (its hash is taken on the way) stays per file."""
         picks: list[int] = []
         sources: list[LocalSource] = []
+        local_view, remote_get, fspath = self.local_view, self.remote_view.get, self.ctx.local.fspath
+        racy_after = _racy_after()
         for i, a in enumerate(batch):
             if a.op is not Op.UPLOAD:
                 continue
-            seen = self.local_view[a.path]
-            r = self.remote_view.get(a.path)
-            if seen.size >= _SMALL or _racy(seen.mtime_ns) or self._delta_wanted(a.path, seen, r):
+            path = a.path
+            seen = local_view[path]
+            if seen.size >= _SMALL or seen.mtime_ns > racy_after:
                 continue
-            expect: Expect = r.rev if r is not None and r.kind == FILE else None
-            sources.append(LocalSource(self._remote_target(a.path), self.ctx.local.fspath(a.path), seen.size,
-                                       seen.mtime_ns, seen.ino, expect))
+            r = remote_get(path)
+            expect: Expect = None
+            if r is not None:
+                if self._delta_wanted(path, seen, r):
+                    continue
+                if r.kind == FILE:
+                    expect = r.rev
+            sources.append(LocalSource(path if path.isascii() else self._remote_target(path), fspath(path),
+                                       seen.size, seen.mtime_ns, seen.ino, expect))
             picks.append(i)
         if not sources or self._stopping():
             return None
@@ -881,8 +920,14 @@ def _spelled(path: str, name: str) -> str:
     return f"{head}/{name}" if head else name
 
 
+def _racy_after() -> int:
+    """An mtime later than this is racy (too close to now to trust). A loop
+    reads it once: a later clock would only find fewer files racy."""
+    return time.time_ns() - RACY_NS
+
+
 def _racy(mtime_ns: int) -> bool:
-    return time.time_ns() - mtime_ns < RACY_NS
+    return mtime_ns > _racy_after()
 
 
 def _digest_if_racy(kind: str, size: int, mtime_ns: int) -> Any:

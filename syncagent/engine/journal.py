@@ -46,7 +46,8 @@ _SEP = "\t"
 
 
 def upload_intent(seen: Entry, before: RemoteEntry | None, content_hash: str | None) -> str:
-    return _SEP.join((str(seen.size), str(seen.mtime_ns), str(seen.ino), _rev(before) or "", content_hash or ""))
+    rev = "" if before is None else _rev(before) or ""
+    return f"{seen.size}\t{seen.mtime_ns}\t{seen.ino}\t{rev}\t{content_hash or ''}"
 
 
 def download_intent(r: RemoteEntry, before: Entry | None) -> str:

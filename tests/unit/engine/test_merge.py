@@ -214,7 +214,7 @@ def test_racy_rows_confirmed_by_content_are_stored_so_the_next_run_is_quiet(
     for name in ("a.txt", "d/b.txt"):
         write(local / name, name)
     age_files(local)
-    monkeypatch.setattr(execute, "_racy", lambda mtime_ns: True)   # recorded "within a clock tick"
+    monkeypatch.setattr(execute, "_racy_after", lambda: -1)   # recorded "within a clock tick"
     assert _run(local, LocalProvider(remote), state)[:2] == (2, 0)
     store = Store(state)
     try:

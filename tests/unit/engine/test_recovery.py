@@ -177,7 +177,7 @@ def test_a_file_growing_while_it_is_uploaded_is_uploaded_again_not_turned_into_a
     the previous run's append and this run's send are quick) is set, not left to the machine's speed:
     a racy row must be confirmed by the hash of the bytes sent, or the next run takes both sides
     for changed and makes a conflict copy."""
-    monkeypatch.setattr(execute, "_racy", lambda mtime_ns: racy)
+    monkeypatch.setattr(execute, "_racy_after", lambda: -1 if racy else 1 << 62)
     local = tmp_path / "L"
     log = write(local / "app.log", os.urandom(3 << 20))
     (tmp_path / "emu").mkdir()

@@ -535,15 +535,6 @@ class Executor:
         if batch:
             yield batch
 
-    def _intent(self, a: Action) -> str:
-        if a.op is Op.UPLOAD:
-            seen = self.local_view[a.path]
-            old = self.base.get(a.path)
-            known = self.ctx.hashes.get(a.path) or (
-                old.hash if old is not None and (old.size, old.mtime_ns, old.ino) == seen[1:] else None)
-            return journal.upload_intent(seen, self.remote_view.get(a.path), known)
-        return journal.download_intent(self.remote_view[a.path], self.local_view.get(a.path))
-
     def _expected(self, batch: list[Action], staged: list[Staged | None], key: str) -> list[int]:
         """What each staged destination will hold once committed (see journal.py),
         as one row beside the batch's intents (row `key`)."""
@@ -560,7 +551,21 @@ class Executor:
 
     def _journal_intents(self, batch: list[Action]) -> tuple[str, int]:
         """The batch's intents as one journal row (before any of it is staged): its key and row id."""
-        entry = journal.pack([(str(a.op), a.path, self._intent(a)) for a in batch])
+        intents: list[tuple[str, str, str]] = []
+        local_view, remote_get, base_get, hash_get = (self.local_view, self.remote_view.get, self.base.get,
+                                                      self.ctx.hashes.get)
+        upload_intent, upload = journal.upload_intent, str(Op.UPLOAD)
+        for a in batch:
+            path = a.path
+            if a.op is not Op.UPLOAD:
+                intents.append((str(a.op), path, journal.download_intent(self.remote_view[path], local_view.get(path))))
+                continue
+            seen = local_view[path]
+            old = base_get(path)   # (a hash known for what the scan saw goes with the intent)
+            known = hash_get(path) or (
+                old.hash if old is not None and (old.size, old.mtime_ns, old.ino) == seen[1:] else None)
+            intents.append((upload, path, upload_intent(seen, remote_get(path), known)))
+        entry = journal.pack(intents)
         return entry[1], self.ctx.store.journal_add(self.ctx.pair, entry)
 
     def _finish_batch(self, batch: list[Action], staged: list[Staged | None], key: str, *,

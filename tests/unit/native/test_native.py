@@ -389,7 +389,7 @@ def test_the_merge_of_raw_walks_keeps_what_the_python_merge_of_plain_walks_keeps
     local, remote, state = tmp_path / "l", tmp_path / "r", tmp_path / "s"
     _mixed_tree(local)
     if racy:
-        monkeypatch.setattr(execute, "_racy", lambda mtime_ns: True)
+        monkeypatch.setattr(execute, "_racy_after", lambda: -1)
     else:
         age_files(local)
         os.utime(local / "a.txt", ns=(1, 1_700_000_000_123_456_789))   # _odd_tree's: older, and odd in its ns

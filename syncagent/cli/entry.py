@@ -57,6 +57,10 @@ def _run_sync(params: dict[str, Any]) -> NoReturn:
 
     try:
         run(**params)
+    except SystemExit as done:   # the run is over: closed, reported, its exit code chosen
+        if done.code is None or isinstance(done.code, int):
+            _leave(done.code or 0)
+        raise
     except (EOFError, KeyboardInterrupt):   # before or after the signal handlers: click prints the same
         print("\nAborted!", file=sys.stderr)
         sys.exit(1)
@@ -66,3 +70,20 @@ def _run_sync(params: dict[str, Any]) -> NoReturn:
         # stdout's reader is gone (`| head`): no BrokenPipeError again at the interpreter's last flush
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process without the interpreter's teardown, which frees every
+    object of the run one by one (6.5 ms after a 10,000-file sync, more the
+    bigger the tree). Only once the run is over: its state database and
+    provider are closed and its threads joined by then, and what it printed
+    is flushed here."""
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    import contextlib
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):   # a reader gone, or a stream closed: nothing more to say
+            stream.flush()
+    os._exit(code)
+

@@ -47,14 +47,25 @@ OTHER_PROVIDERS = tuple(f"syncagent.providers.{kind}" for kind in registry.KINDS
 (CONSOLE_SCRIPT,) = entry_points(group="console_scripts", name="syncagent")
 CONSOLE_ENTRY = CONSOLE_SCRIPT.value
 RUN_AND_LIST = """
-import importlib, sys
+import importlib, os, sys
 sys.argv = ["syncagent", *sys.argv[1:]]
 module, _, function = ENTRY.partition(":")
+
+def listed():
+    with open(OUT, "w") as f:
+        f.write("\\n".join(sorted(sys.modules)))
+
+leave = os._exit
+
+def list_then_leave(code):   # a finished run leaves by os._exit, past any finally
+    listed()
+    leave(code)
+
+os._exit = list_then_leave
 try:
     sys.exit(getattr(importlib.import_module(module), function)())
 finally:
-    with open(OUT, "w") as f:
-        f.write("\\n".join(sorted(sys.modules)))
+    listed()
 """   # (the probe itself imports nothing the run might not: no json)
 
 

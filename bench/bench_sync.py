@@ -121,6 +121,7 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
                 work = base / (f"work-{name}" if last else f"w1-{name}-{r}")   # the last copy: W2 and W3's
                 work.mkdir()
                 (work / "dst").mkdir()
+                os.sync()   # what the run before left dirty is written out by it, not by this one's flush
                 initial[name].append(timed(tools(work)[name](src, work / "dst"), env=env_for(name, work)))
         if pristine and not big:
             results["initial-pristine"] = pristine_initial(base, src, names, repeat)
@@ -141,6 +142,7 @@ def bench_tree(files: int, folders: int, repeat: int, lo: int, hi: int, big: boo
                 for name in changes:
                     work = base / f"work-{name}"
                     make = tools(work)[name]
+                    os.sync()   # (as for W1: each tool pays for its own writes only)
                     changes[name].append(timed(make(src, work / "dst"), env=env_for(name, work)))
             results["changes"] = {n: median(v) for n, v in changes.items()}
     return results

@@ -489,8 +489,9 @@ class Executor:
                     prepare(even_stopping=True)
                 if len(ahead) < 2:
                     prepare()                  # while this one copies
-                done = ahead.popleft()
+                done = ahead[0]
                 done.copied.wait()
+                ahead.popleft()   # (only now: a run stopped while it copied throws it away below)
                 try:
                     done.took()
                     if len(ahead) < 2:

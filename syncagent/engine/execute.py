@@ -350,8 +350,10 @@ class Executor:
                                      else "local")
             self.ctx.summary.moved += 1
             crashpoint.point("moved")
-            # The plan's base view is already rekeyed; the database catches up here.
-            self.ctx.store.delete_base_prefix(self.ctx.pair, a.path)
+            # The database follows the move at once (a kill before the next move leaves it true);
+            # the rows as the plan's rekeyed view has them, new revs included, go with the phase.
+            self.ctx.store.move_base_prefix(self.ctx.pair, a.path, a.dst)
+            crashpoint.point("move-recorded")
             for p, b in self.base.items():
                 if p == a.dst or is_under(p, a.dst):
                     self.upserts.append((p, b))

@@ -377,12 +377,17 @@ class Store:
             conn.executemany("UPDATE base SET size = ?, rrev = ? WHERE pair = ? AND path = ?",
                              ((size, rrev, pair, path) for path, size, rrev in rows))
 
-    def delete_base_prefix(self, pair: int, folder: str) -> None:
+    def move_base_prefix(self, pair: int, src: str, dst: str) -> None:
+        """The rows of `src` and everything under it, now under `dst` (what a
+        move did on disk), in one transaction: killed between two moves, the
+        next run finds each moved item where it went, not new on both sides."""
         with self.db.atomic(WRITE) as conn:
             conn.execute("DELETE FROM base WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
-                         (pair, folder, len(folder) + 1, folder + "/"))
+                         (pair, dst, len(dst) + 1, dst + "/"))
+            conn.execute("UPDATE base SET path = ? || substr(path, ?) "
+                         "WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
+                         (dst, len(src) + 1, pair, src, len(src) + 1, src + "/"))
 
-    # ---- hash cache --------------------------------------------------------
     def cached_hash(self, pair: int, path: str, kind: str, size: int, mtime_ns: int, ino: int) -> str | None:
         cur = self._sql(
             "SELECT value FROM hash_cache WHERE pair = ? AND path = ? AND kind = ? AND size = ? AND mtime_ns = ? "

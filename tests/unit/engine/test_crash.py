@@ -76,3 +76,26 @@ def test_kill_while_the_next_batch_is_staged_then_rerun_converges(tmp_path: Path
     assert not [p for p in lt if ".syncagent-" in p], "temp files left behind"
     again = sync_cli(local, remote, state, "--json")
     assert '"uploaded": 0' in again.stdout and '"downloaded": 0' in again.stdout, again.stdout
+
+
+def test_kill_between_two_composed_moves_then_rerun_moves_the_rest(tmp_path: Path) -> None:
+    """d/e/f.txt renamed to b.txt and then d to x, both locally: the remote
+    renames d first, then moves x/e/f.txt. Killed between the two, the base
+    knows where the first move put f.txt, so the rerun moves it on: no second
+    copy at x/e/f.txt, nothing transferred. (Killed between a rename and its
+    row, the rerun still converges, by an upload and a download.)"""
+    local, remote, state = tmp_path / "local", tmp_path / "remote", tmp_path / "state"
+    write(local / "d/e/f.txt", "f\n" * 1000)
+    write(local / "a.txt", "a\n")
+    remote.mkdir()
+    assert sync_cli(local, remote, state).returncode == 0
+    (local / "d/e/f.txt").rename(local / "b.txt")
+    (local / "d").rename(local / "x")
+    crashed = sync_cli(local, remote, state, env={"SYNCAGENT_CRASH_AT": "move-recorded:1"})
+    assert crashed.returncode == -9, crashed.stdout + crashed.stderr
+    done = sync_cli(local, remote, state, "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"uploaded": 0' in done.stdout and '"downloaded": 0' in done.stdout, done.stdout
+    lt = tree(local)
+    assert lt == tree(remote)
+    assert set(lt) == {"a.txt", "b.txt", "x", "x/e"}

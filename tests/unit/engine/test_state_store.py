@@ -77,7 +77,11 @@ def test_every_store_query_runs_on_the_tables_the_models_create(tmp_path: Path) 
         store.settle_base(pair, [("d/f", 11, "rev2")])
         assert store.load_base(pair)["d/f"][1:] == (11, *FILE[2:5], "rev2", *FILE[6:])
         store.write_base(pair, [], ["e"])
-        store.delete_base_prefix(pair, "d")
+        store.write_base(pair, [("dx", FILE), ("x/old", FILE)], [])
+        store.move_base_prefix(pair, "d", "x")   # (dx is not under d; what x held before goes)
+        assert [r[0] for r in store.iter_base_brief(pair)] == ["dx", "x", "x/f", "x/g"]
+        assert store.load_base(pair)["x/f"][1:] == (11, *FILE[2:5], "rev2", *FILE[6:])
+        store.write_base(pair, [], ["dx", "x", "x/f", "x/g"])
         assert store.count_base(pair) == 0 and store.count_base(other) == 1
         store.set_cursor(pair, None)
         assert store.get_cursor(pair) is None

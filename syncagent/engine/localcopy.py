@@ -168,7 +168,7 @@ class NativeCopies(CopyBatch):
         try:
             self._prepare()
         except BaseException:
-            self._close()
+            self.close()
             raise
 
     def _prepare(self) -> None:
@@ -189,20 +189,18 @@ class NativeCopies(CopyBatch):
                                src.size, src.mtime_ns, src.ino, bool(src.mtime_ns)))
             self._placed.append((i, head, tmp))
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Give back the folders it was lent (once: run() does when its copy is done)."""
         if self._folders is not None:
             self._folders.close()
             self._folders = None
-
-    def close(self) -> None:
-        self._close()
 
     def run(self) -> bool:
         try:
             with _early_flush(self.side, len(self._jobs) > FSYNC_EACH_UP_TO):
                 done = self._done = self.module.stage_copies(self._jobs, THREADS)
         finally:
-            self._close()
+            self.close()
         # Noted once written, not before: a flush takes what is noted when it begins as
         # flushed, and the batch before this one may begin its flush while this one copies.
         ok = self.module.OK

@@ -362,9 +362,7 @@ class LocalSide:
         syncfs (an fsync per file costs a journal commit each; syncfs also
         writes out whatever else is dirty on the filesystem, which for one
         file of the agent's partial run would cost more than the file)."""
-        staged = set(self._unflushed)   # a copy: the next batch's staging thread may add to it meanwhile
-        self._flush(staged)
-        self._unflushed.difference_update(staged)
+        self.flush_these(set(self._unflushed))   # a copy: the next batch's staging thread may add to it meanwhile
 
     def flush_these(self, staged: set[tuple[str, str]]) -> None:
         """Make these staged temps durable now (they are no longer pending)."""

@@ -13,7 +13,7 @@ knowing which files survive; deletes of whole folders fold into one.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 
 from syncagent.engine.records import DIR, FILE, Base, Entry
 from syncagent.paths import is_under, parent
@@ -276,12 +276,27 @@ def _outermost(moves: list[Action]) -> list[Action]:
     """Keep a folder's move, drop the moves of its children that it implies."""
     moves.sort(key=lambda a: a.path.count("/"))
     kept: list[Action] = []
+    kept_folders: dict[str, Action] = {}
+    taken_paths: set[str] = set()
+    taken_dsts: set[str] = set()
     for m in moves:
-        implied = any(is_under(m.path, k.path) and m.dst == k.dst + m.path[len(k.path):]
-                      for k in kept if k.kind == DIR)
-        if not implied and not any(m.path == k.path or m.dst == k.dst for k in kept):
+        implied = any(m.dst == k.dst + m.path[len(k.path):]
+                      for k in (kept_folders.get(q) for q in _above(m.path)) if k is not None)
+        if not implied and m.path not in taken_paths and m.dst not in taken_dsts:
             kept.append(m)
+            taken_paths.add(m.path)
+            taken_dsts.add(m.dst)
+            if m.kind == DIR:
+                kept_folders[m.path] = m
     return kept
+
+
+def _above(path: str) -> Iterator[str]:
+    """The folders above `path`, nearest first."""
+    q = parent(path)
+    while q:
+        yield q
+        q = parent(q)
 
 
 def _compose(moves: list[Action], local: Mapping[str, Entry], remote: Mapping[str, RemoteEntry]) -> list[Action]:
@@ -290,47 +305,65 @@ def _compose(moves: list[Action], local: Mapping[str, Entry], remote: Mapping[st
     Moves are found in the trees as they were, but a folder's move shifts the
     paths of what it holds. On the same side, a move out of a folder that
     moves runs after it, from where the folder's move put it, and a move into
-    a folder that a move brings runs after that move. A move into a folder that the other side renamed lands
-    where the rename took that folder (the rename carries the folder's
-    contents, whatever joined it on the other side). A move that cannot be
-    ordered or whose new destination is taken is dropped: the table then
-    uploads and deletes, which is never wrong, only slower.
+    a folder that a move brings runs after that move. A move into a folder
+    that the other side renamed lands where the rename took that folder (the
+    rename carries the folder's contents, whatever joined it on the other
+    side). A move that cannot be ordered or whose new destination is taken is
+    dropped: the table then uploads and deletes, which is never wrong, only
+    slower. Each move looks only at the folders above its own paths, so a
+    run of many folder renames costs no more than their number.
     """
-    folders = [k for k in moves if k.kind == DIR]
-    if not folders:
+    by_src: dict[tuple[Op, str], Action] = {(k.op, k.path): k for k in moves if k.kind == DIR}
+    if not by_src:
         return moves
+    by_dst: dict[tuple[Op, str], Action] = {(k.op, k.dst): k for k in moves if k.kind == DIR}
 
-    def after(m: Action, k: Action) -> bool:
-        """Whether `m` must run after the folder move `k`."""
-        if m is k:
-            return False
-        if m.op is not k.op:
-            return is_under(m.dst, k.path)
-        return is_under(m.path, k.path) or is_under(m.dst, k.dst)
+    def other(op: Op) -> Op:
+        return Op.MOVE_LOCAL if op is Op.MOVE_REMOTE else Op.MOVE_REMOTE
 
-    todo, ordered = list(moves), []
+    def first(m: Action) -> list[Action]:
+        """The folder moves `m` must run after."""
+        found = [by_src.get((m.op, q)) for q in _above(m.path)]
+        found += [by_dst.get((m.op, q)) for q in _above(m.dst)]
+        found += [by_src.get((other(m.op), q)) for q in _above(m.dst)]
+        return [k for k in found if k is not None and k is not m]
+
+    waits = {id(m): first(m) for m in moves}
+    todo, ordered, placed = list(moves), [], set[int]()
     while todo:
-        ready = [m for m in todo if not any(after(m, k) for k in folders if k in todo)]
+        ready = [m for m in todo if all(id(k) in placed for k in waits[id(m)])]
         if not ready:  # a cycle: those left are left to the table
             break
         ordered.extend(ready)
-        todo = [m for m in todo if m not in ready]
+        placed.update(id(m) for m in ready)
+        todo = [m for m in todo if id(m) not in placed]
     kept: list[Action] = []
+    # the folder moves kept so far, by side and by the path they moved from (as rewritten), with their turn
+    moved_from: dict[tuple[Op, str], tuple[int, Action]] = {}
+    taken_dsts: set[str] = set()
+
+    def follow(op: Op, path: str) -> str:
+        """Where `path` is once the kept folder moves of side `op` ran, in their order."""
+        turn = -1
+        while True:
+            later = [(t, k) for t, k in (moved_from.get((op, q), (-1, None)) for q in _above(path))
+                     if k is not None and t > turn]
+            if not later:
+                return path
+            turn, k = min(later, key=lambda tk: tk[0])
+            path = k.dst + path[len(k.path):]
+
     for m in ordered:
-        src, dst = m.path, m.dst
-        for k in kept:
-            if k.kind != DIR:
-                continue
-            if k.op is m.op and is_under(src, k.path):
-                src = k.dst + src[len(k.path):]
-            elif k.op is not m.op and is_under(dst, k.path):
-                dst = k.dst + dst[len(k.path):]
+        src, dst = follow(m.op, m.path), follow(other(m.op), m.dst)
         if dst != m.dst:
             target: Mapping[str, Entry | RemoteEntry] = local if m.op is Op.MOVE_LOCAL else remote
-            if dst in target or not _room_for(dst, target) or any(dst == k.dst for k in kept):
+            if dst in target or not _room_for(dst, target) or dst in taken_dsts:
                 continue
-        kept.append(m if (src, dst) == (m.path, m.dst) else
-                    Action(m.op, src, m.kind, dst=dst, reason=m.reason))
+        m = m if (src, dst) == (m.path, m.dst) else Action(m.op, src, m.kind, dst=dst, reason=m.reason)
+        if m.kind == DIR:
+            moved_from[(m.op, m.path)] = (len(kept), m)
+        kept.append(m)
+        taken_dsts.add(m.dst)
     return kept
 
 

@@ -388,6 +388,7 @@ class Store:
                          "WHERE pair = ? AND (path = ? OR substr(path, 1, ?) = ?)",
                          (dst, len(src) + 1, pair, src, len(src) + 1, src + "/"))
 
+    # ---- hash cache --------------------------------------------------------
     def cached_hash(self, pair: int, path: str, kind: str, size: int, mtime_ns: int, ino: int) -> str | None:
         cur = self._sql(
             "SELECT value FROM hash_cache WHERE pair = ? AND path = ? AND kind = ? AND size = ? AND mtime_ns = ? "

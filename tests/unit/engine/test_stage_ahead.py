@@ -66,6 +66,17 @@ def _files(local: Path, n: int) -> None:
     age_files(local)
 
 
+def _first_sync(tmp_path: Path, files: int) -> tuple[Path, Path, Summary]:
+    """`files` files synced from nothing into a folder remote: (local, remote, summary)."""
+    local, remote = tmp_path / "l", tmp_path / "r"
+    _files(local, files)
+    store = Store(tmp_path / "s")
+    try:
+        return local, remote, _sync(local, LocalProvider(remote), store)
+    finally:
+        store.close()
+
+
 def test_batches_staged_ahead_give_what_one_after_the_other_gives(tmp_path: Path, small_batches: None) -> None:
     local, remote = tmp_path / "l", tmp_path / "r"
     _files(local, 40)
@@ -190,13 +201,7 @@ def test_the_staging_thread_only_copies(tmp_path: Path, small_batches: None, mon
             return _original(self)
 
         monkeypatch.setattr(localcopy.NativeCopies, step, noted)
-    local, remote = tmp_path / "l", tmp_path / "r"
-    _files(local, 30)
-    store = Store(tmp_path / "s")
-    try:
-        summary = _sync(local, LocalProvider(remote), store)
-    finally:
-        store.close()
+    local, remote, summary = _first_sync(tmp_path, 30)
     assert summary.uploaded == 30 and summary.errors == 0
     assert threads == {"run": {"stage-ahead"}, "results": {threading.current_thread().name}}
     assert tree(local) == tree(remote) and not _temps(remote)
@@ -230,13 +235,7 @@ def test_each_batch_is_flushed_after_its_copy(tmp_path: Path, small_batches: Non
 
     monkeypatch.setattr(localcopy.NativeCopies, "run", run)
     monkeypatch.setattr(localside.LocalSide, "_flush", flush)
-    local, remote = tmp_path / "l", tmp_path / "r"
-    _files(local, 40)
-    store = Store(tmp_path / "s")
-    try:
-        summary = _sync(local, LocalProvider(remote), store)
-    finally:
-        store.close()
+    _, _, summary = _first_sync(tmp_path, 40)
     assert summary.uploaded == 40 and summary.errors == 0
     assert len(copied) == 40
     late = [tmp for tmp, tick in copied.items() if not any(t > tick and tmp in names for t, names in flushed)]
